@@ -1,0 +1,291 @@
+// Command mote runs a libp2p node and talks to a running one.
+//
+//	mote daemon [--repo DIR] [--listen MULTIADDR]... [--bootstrap MULTIADDR]...
+//	mote id [--repo DIR] [--json]
+//	mote swarm peers [--repo DIR]
+//	mote swarm connect [--repo DIR] MULTIADDR...
+//	mote ping [-n N] MULTIADDR
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/mote-p2p/mote/node"
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/ping"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: mote <command> [flags]
+
+commands:
+  daemon        run a node (creates the repo on first start)
+  id            print the node's peer ID (--json: addresses, agent, protocols)
+  swarm peers   list the running daemon's connections
+  swarm connect connect the running daemon to MULTIADDR/p2p/<id>
+  ping          dial MULTIADDR/p2p/<id> with a throwaway node and ping it
+  version       print the version
+`
+
+// run executes one command; it returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "daemon":
+		err = cmdDaemon(rest, stdout, stderr)
+	case "id":
+		err = cmdID(rest, stdout)
+	case "swarm":
+		err = cmdSwarm(rest, stdout)
+	case "ping":
+		err = cmdPing(rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "mote", node.Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "mote: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("mote "+name, flag.ContinueOnError)
+	return fs
+}
+
+func cmdDaemon(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("daemon")
+	repo := fs.String("repo", defaultRepoDir(), "repo directory")
+	var listen, bootstrap multiFlag
+	fs.Var(&listen, "listen", "listen address (repeatable; default from the repo config, /ip4/0.0.0.0/tcp/4001)")
+	fs.Var(&bootstrap, "bootstrap", "peer to connect to at start, MULTIADDR/p2p/<id> (repeatable)")
+	verbose := fs.Bool("v", false, "log connection events")
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	key, cfg, err := openRepo(*repo)
+	if err != nil {
+		return err
+	}
+	if len(listen) == 0 {
+		listen = cfg.Addresses.Swarm
+	}
+	if len(bootstrap) == 0 {
+		bootstrap = cfg.Bootstrap
+	}
+	var addrs []ma.Multiaddr
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("listen address %q: %w", s, err)
+		}
+		addrs = append(addrs, a)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	n, err := node.New(node.Config{
+		Key:         key,
+		ListenAddrs: addrs,
+		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	closeAPI, err := serveAPI(ctx, *repo, cfg.Addresses.API, n)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+
+	fmt.Fprintln(stdout, "peer ID:", n.ID())
+	for _, a := range n.Addrs() {
+		fmt.Fprintf(stdout, "listening on %s/p2p/%s\n", a, n.ID())
+	}
+	for _, b := range bootstrap {
+		id, addr, err := parsePeerAddr(b)
+		if err != nil {
+			fmt.Fprintln(stderr, "bootstrap:", err)
+			continue
+		}
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if _, err := n.Connect(cctx, id, addr); err != nil {
+				fmt.Fprintln(stderr, "bootstrap:", err)
+			}
+		}()
+	}
+	fmt.Fprintln(stdout, "daemon ready")
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "shutting down")
+	return nil
+}
+
+func cmdID(args []string, stdout io.Writer) error {
+	fs := newFlags("id")
+	repo := fs.String("repo", defaultRepoDir(), "repo directory")
+	asJSON := fs.Bool("json", false, "print addresses, agent and protocols of the running daemon as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*asJSON {
+		key, _, err := peer.LoadOrCreateKey(*repo + "/" + keyFile)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, peer.IDFromPublicKey(key.Public()))
+		return nil
+	}
+	c, err := newAPIClient(*repo)
+	if err != nil {
+		return err
+	}
+	var info idInfo
+	if err := c.call("id", nil, &info); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(info)
+}
+
+func cmdSwarm(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("swarm: want a subcommand: peers, connect")
+	}
+	fs := newFlags("swarm " + args[0])
+	repo := fs.String("repo", defaultRepoDir(), "repo directory")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	c, err := newAPIClient(*repo)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "peers":
+		var peers []peerInfo
+		if err := c.call("swarm/peers", nil, &peers); err != nil {
+			return err
+		}
+		for _, p := range peers {
+			fmt.Fprintf(stdout, "%s/p2p/%s\n", p.Addr, p.Peer)
+		}
+	case "connect":
+		var out []string
+		if err := c.call("swarm/connect", fs.Args(), &out); err != nil {
+			return err
+		}
+		for _, l := range out {
+			fmt.Fprintln(stdout, l)
+		}
+	default:
+		return fmt.Errorf("swarm: unknown subcommand %q", args[0])
+	}
+	return nil
+}
+
+func cmdPing(args []string, stdout io.Writer) error {
+	fs := newFlags("ping")
+	count := fs.Int("n", 10, "number of pings")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("ping: want one MULTIADDR ending in /p2p/<peer-id>")
+	}
+	id, addr, err := parsePeerAddr(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	n, err := node.New(node.Config{})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := n.Connect(ctx, id, addr)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.Identified():
+	case <-ctx.Done():
+		return fmt.Errorf("identify %s: %w", id, ctx.Err())
+	}
+	if err := c.IdentifyErr(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "PING %s (%s)\n", id, n.Peerstore().Agent(id))
+	s, err := n.NewStreamOn(ctx, c, ping.ID)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	stopReset := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stopReset()
+	var total time.Duration
+	for i := 0; i < *count; i++ {
+		rtt, err := ping.Once(s, rand.Reader)
+		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
+			return fmt.Errorf("ping %s: %w", id, err)
+		}
+		n.Peerstore().RecordLatency(id, rtt)
+		total += rtt
+		fmt.Fprintf(stdout, "Pong received: time=%.2f ms\n", float64(rtt.Microseconds())/1000)
+	}
+	if *count > 0 {
+		fmt.Fprintf(stdout, "Average latency: %.2f ms\n", float64(total.Microseconds())/1000/float64(*count))
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/mote-p2p/mote/peer"
+)
+
+// The repo is a directory holding the node's identity and configuration,
+// and while the daemon runs, the address of its control API.
+const (
+	keyFile    = "identity.key"
+	configFile = "config.json"
+	apiFile    = "api"
+)
+
+// repoConfig is config.json.
+type repoConfig struct {
+	Identity struct {
+		PeerID string
+	}
+	Addresses struct {
+		// Swarm lists the addresses the daemon listens on.
+		Swarm []string
+		// API is where the control API listens; loopback only.
+		API string
+	}
+	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
+	Bootstrap []string
+}
+
+func defaultRepoDir() string {
+	if d := os.Getenv("MOTE_PATH"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".mote"
+	}
+	return filepath.Join(home, ".mote")
+}
+
+// openRepo loads the repo at dir, creating it (key and config) if absent.
+func openRepo(dir string) (peer.PrivateKey, *repoConfig, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("repo %s: %w", dir, err)
+	}
+	key, _, err := peer.LoadOrCreateKey(filepath.Join(dir, keyFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("repo %s: %w", dir, err)
+	}
+	id := peer.IDFromPublicKey(key.Public())
+	cfg, err := readConfig(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		cfg = &repoConfig{}
+		cfg.Addresses.Swarm = []string{"/ip4/0.0.0.0/tcp/4001"}
+		cfg.Addresses.API = "/ip4/127.0.0.1/tcp/0"
+		cfg.Bootstrap = []string{}
+		err = nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Identity.PeerID != id.String() {
+		cfg.Identity.PeerID = id.String()
+		if err := writeConfig(dir, cfg); err != nil {
+			return nil, nil, err
+		}
+	}
+	return key, cfg, nil
+}
+
+func readConfig(dir string) (*repoConfig, error) {
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, err
+	}
+	var cfg repoConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, configFile), err)
+	}
+	return &cfg, nil
+}
+
+func writeConfig(dir string, cfg *repoConfig) error {
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, configFile), append(b, '\n'), 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,499 @@
+// Package identify implements libp2p identify (/ipfs/id/1.0.0) and identify
+// push (/ipfs/id/push/1.0.0): the exchange in which each side of a new
+// connection tells the other its public key, listen addresses, supported
+// protocols, software version and the address it sees the other side at.
+//
+// message.go holds the wire format (a hand-rolled proto2 codec and the
+// length-prefixed framing go-libp2p uses); identify.go holds the protocol
+// logic on a stream. Node state (peer store, address book, push scheduling)
+// lives in the node package, which calls Serve and Request.
+package identify
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/mote-p2p/mote/wire"
+)
+
+// Protocol IDs, as negotiated with multistream-select.
+const (
+	// ID is the pull variant: the side that opens the stream reads, the
+	// side that accepts it writes its message and closes.
+	ID = "/ipfs/id/1.0.0"
+	// PushID is the push variant: the opener writes its (changed) message
+	// and closes, the acceptor reads it.
+	PushID = "/ipfs/id/push/1.0.0"
+)
+
+// Limits shared with go-libp2p, so that what we send is accepted by Kubo
+// and what Kubo sends is accepted by us.
+const (
+	// MaxMessageSize bounds each length-prefixed message on the stream
+	// (go-libp2p signedIDSize).
+	MaxMessageSize = 8192
+	// MaxMessages bounds how many length-prefixed messages one stream may
+	// carry; they are merged (go-libp2p maxMessages).
+	MaxMessages = 10
+	// MaxProtocols bounds the protocols kept from a peer; further entries
+	// are ignored (go-libp2p maxPeerProtocols).
+	MaxProtocols = 1024
+	// MaxAddrs bounds the listen addresses kept from a peer; further
+	// entries are ignored (go-libp2p connectedPeerMaxAddrs).
+	MaxAddrs = 500
+)
+
+const (
+	// legacyMessageSize is the size above which a message carrying a
+	// signed peer record is split in two, because older readers accepted
+	// only 2 KiB (go-libp2p legacyIDSize).
+	legacyMessageSize = 2048
+	// maxOwnMessageSize bounds the message we build for ourselves (without
+	// the signed record); go-libp2p picked 4 KiB for rust-libp2p, whose
+	// reader used to accept no more.
+	maxOwnMessageSize = 4096
+	// maxGroupDepth bounds nesting when skipping unknown proto2 groups.
+	maxGroupDepth = 32
+)
+
+// Protobuf field numbers of the Identify message.
+const (
+	fieldPublicKey        = 1
+	fieldListenAddrs      = 2
+	fieldProtocols        = 3
+	fieldObservedAddr     = 4
+	fieldProtocolVersion  = 5
+	fieldAgentVersion     = 6
+	fieldSignedPeerRecord = 8
+)
+
+// Protobuf wire types.
+const (
+	wireVarint     = 0
+	wireFixed64    = 1
+	wireBytes      = 2
+	wireStartGroup = 3
+	wireEndGroup   = 4
+	wireFixed32    = 5
+)
+
+// ErrTooManyMessages is wrapped by ReadMessage when a stream carries more
+// than MaxMessages messages, which go-libp2p also refuses.
+var ErrTooManyMessages = errors.New("too many identify messages on one stream")
+
+// ErrMalformed is wrapped by every protobuf decoding error, so callers can
+// tell a peer sending garbage from a broken stream.
+var ErrMalformed = errors.New("malformed identify message")
+
+// Message is the Identify protobuf. Byte fields use nil for "absent" so that
+// proto2 presence survives a round trip; string fields use "" for absent
+// (an explicitly empty string is not distinguished).
+type Message struct {
+	// PublicKey is the sender's key as the libp2p PublicKey protobuf.
+	PublicKey []byte
+	// ListenAddrs are binary multiaddrs, unparsed: validation belongs to
+	// Verify so that the codec never fails on one bad address.
+	ListenAddrs [][]byte
+	// Protocols are the protocol IDs the sender accepts streams for.
+	Protocols []string
+	// ObservedAddr is the receiver's address as seen by the sender.
+	ObservedAddr []byte
+	// ProtocolVersion is free-form; Kubo leaves it empty.
+	ProtocolVersion string
+	// AgentVersion names the sender's software, e.g. "kubo/0.43.0".
+	AgentVersion string
+	// SignedPeerRecord is a marshalled signed envelope holding a PeerRecord.
+	SignedPeerRecord []byte
+}
+
+// size returns the encoded length of m, so buffers can be sized exactly
+// and the size rules of WriteMessage can be checked without encoding.
+func (m *Message) size() int {
+	if m == nil {
+		return 0
+	}
+	n := 0
+	if m.PublicKey != nil {
+		n += bytesFieldSize(len(m.PublicKey))
+	}
+	for _, a := range m.ListenAddrs {
+		n += bytesFieldSize(len(a))
+	}
+	for _, p := range m.Protocols {
+		n += bytesFieldSize(len(p))
+	}
+	if m.ObservedAddr != nil {
+		n += bytesFieldSize(len(m.ObservedAddr))
+	}
+	if m.ProtocolVersion != "" {
+		n += bytesFieldSize(len(m.ProtocolVersion))
+	}
+	if m.AgentVersion != "" {
+		n += bytesFieldSize(len(m.AgentVersion))
+	}
+	if m.SignedPeerRecord != nil {
+		n += bytesFieldSize(len(m.SignedPeerRecord))
+	}
+	return n
+}
+
+// bytesFieldSize is the encoded size of a length-delimited field whose
+// number is below 16 (one key byte).
+func bytesFieldSize(l int) int {
+	return 1 + wire.UvarintLen(uint64(l)) + l
+}
+
+// Append appends the protobuf encoding of m to b and returns the extended
+// slice. Fields are written in field-number order, as go-libp2p does, so
+// our bytes match theirs for the same content. A nil m encodes as nothing.
+func (m *Message) Append(b []byte) []byte {
+	if m == nil {
+		return b
+	}
+	b = slices.Grow(b, m.size())
+	if m.PublicKey != nil {
+		b = appendBytesField(b, fieldPublicKey, m.PublicKey)
+	}
+	for _, a := range m.ListenAddrs {
+		b = appendBytesField(b, fieldListenAddrs, a)
+	}
+	for _, p := range m.Protocols {
+		b = appendStringField(b, fieldProtocols, p)
+	}
+	if m.ObservedAddr != nil {
+		b = appendBytesField(b, fieldObservedAddr, m.ObservedAddr)
+	}
+	if m.ProtocolVersion != "" {
+		b = appendStringField(b, fieldProtocolVersion, m.ProtocolVersion)
+	}
+	if m.AgentVersion != "" {
+		b = appendStringField(b, fieldAgentVersion, m.AgentVersion)
+	}
+	if m.SignedPeerRecord != nil {
+		b = appendBytesField(b, fieldSignedPeerRecord, m.SignedPeerRecord)
+	}
+	return b
+}
+
+func appendBytesField(b []byte, field int, v []byte) []byte {
+	b = append(b, byte(field<<3|wireBytes))
+	b = wire.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func appendStringField(b []byte, field int, v string) []byte {
+	b = append(b, byte(field<<3|wireBytes))
+	b = wire.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// DecodeMessage parses one Identify protobuf. Unknown fields are skipped,
+// as every libp2p message grows over time; a known field with an unexpected
+// wire type is skipped too, as the protobuf runtime does. Listen addresses
+// beyond MaxAddrs and protocols beyond MaxProtocols are dropped. The result
+// does not alias b.
+func DecodeMessage(b []byte) (*Message, error) {
+	// One copy up front lets every byte field alias it: a single
+	// allocation instead of one per field.
+	return decodeMessage(bytes.Clone(b))
+}
+
+// decodeMessage is DecodeMessage for a buffer the caller hands over: byte
+// fields of the result alias b.
+func decodeMessage(b []byte) (*Message, error) {
+	m := new(Message)
+	for len(b) > 0 {
+		num, typ, n, err := consumeKey(b)
+		if err != nil {
+			return nil, err
+		}
+		b = b[n:]
+		if typ != wireBytes || !isKnownField(num) {
+			n, err := skipField(b, num, typ, 0)
+			if err != nil {
+				return nil, err
+			}
+			b = b[n:]
+			continue
+		}
+		v, n, err := consumeBytes(b, num)
+		if err != nil {
+			return nil, err
+		}
+		b = b[n:]
+		switch num {
+		case fieldPublicKey:
+			m.PublicKey = v
+		case fieldListenAddrs:
+			if len(m.ListenAddrs) < MaxAddrs {
+				m.ListenAddrs = append(m.ListenAddrs, v)
+			}
+		case fieldProtocols:
+			if len(m.Protocols) < MaxProtocols {
+				m.Protocols = append(m.Protocols, string(v))
+			}
+		case fieldObservedAddr:
+			m.ObservedAddr = v
+		case fieldProtocolVersion:
+			m.ProtocolVersion = string(v)
+		case fieldAgentVersion:
+			m.AgentVersion = string(v)
+		case fieldSignedPeerRecord:
+			m.SignedPeerRecord = v
+		}
+	}
+	return m, nil
+}
+
+func isKnownField(num uint64) bool {
+	switch num {
+	case fieldPublicKey, fieldListenAddrs, fieldProtocols, fieldObservedAddr,
+		fieldProtocolVersion, fieldAgentVersion, fieldSignedPeerRecord:
+		return true
+	}
+	return false
+}
+
+// consumeVarint decodes a protobuf varint (up to 10 bytes; non-minimal
+// forms are accepted, as the protobuf runtime accepts them). n is 0 when
+// b is truncated or the value overflows 64 bits.
+func consumeVarint(b []byte) (v uint64, n int) {
+	for i := 0; i < 10 && i < len(b); i++ {
+		c := b[i]
+		if i == 9 && c > 1 {
+			return 0, 0
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
+}
+
+// consumeKey decodes a field key and checks the field number is legal.
+func consumeKey(b []byte) (num uint64, typ int, n int, err error) {
+	k, n := consumeVarint(b)
+	if n == 0 {
+		return 0, 0, 0, fmt.Errorf("%w: truncated or overlong field key", ErrMalformed)
+	}
+	num, typ = k>>3, int(k&7)
+	if num == 0 || num > 1<<29-1 {
+		return 0, 0, 0, fmt.Errorf("%w: invalid field number %d", ErrMalformed, num)
+	}
+	return num, typ, n, nil
+}
+
+// consumeBytes decodes the length and body of a length-delimited field.
+func consumeBytes(b []byte, num uint64) (v []byte, n int, err error) {
+	l, n := consumeVarint(b)
+	if n == 0 {
+		return nil, 0, fmt.Errorf("%w: field %d: truncated length", ErrMalformed, num)
+	}
+	if l > uint64(len(b)-n) {
+		return nil, 0, fmt.Errorf("%w: field %d: length %d exceeds the %d remaining bytes", ErrMalformed, num, l, len(b)-n)
+	}
+	end := n + int(l)
+	// Cap the capacity so appending to a field cannot overwrite the next.
+	return b[n:end:end], end, nil
+}
+
+// skipField returns how many bytes the value of field num (wire type typ)
+// occupies at the start of b. Groups are skipped by matching their end
+// marker, bounded to maxGroupDepth levels.
+func skipField(b []byte, num uint64, typ int, depth int) (int, error) {
+	switch typ {
+	case wireVarint:
+		if _, n := consumeVarint(b); n > 0 {
+			return n, nil
+		}
+		return 0, fmt.Errorf("%w: field %d: truncated varint", ErrMalformed, num)
+	case wireFixed64:
+		if len(b) >= 8 {
+			return 8, nil
+		}
+		return 0, fmt.Errorf("%w: field %d: truncated fixed64", ErrMalformed, num)
+	case wireFixed32:
+		if len(b) >= 4 {
+			return 4, nil
+		}
+		return 0, fmt.Errorf("%w: field %d: truncated fixed32", ErrMalformed, num)
+	case wireBytes:
+		_, n, err := consumeBytes(b, num)
+		return n, err
+	case wireStartGroup:
+		if depth >= maxGroupDepth {
+			return 0, fmt.Errorf("%w: field %d: groups nested deeper than %d", ErrMalformed, num, maxGroupDepth)
+		}
+		off := 0
+		for {
+			inner, innerTyp, n, err := consumeKey(b[off:])
+			if err != nil {
+				return 0, fmt.Errorf("%w: field %d: unterminated group", ErrMalformed, num)
+			}
+			off += n
+			if innerTyp == wireEndGroup {
+				if inner != num {
+					return 0, fmt.Errorf("%w: group %d closed as %d", ErrMalformed, num, inner)
+				}
+				return off, nil
+			}
+			n, err = skipField(b[off:], inner, innerTyp, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			off += n
+		}
+	}
+	return 0, fmt.Errorf("%w: field %d: unexpected wire type %d", ErrMalformed, num, typ)
+}
+
+// Merge folds o into m with protobuf merge semantics, which is how the
+// several messages of one stream combine: byte fields present in o (non-nil)
+// and non-empty strings replace m's, repeated fields are appended. The
+// MaxAddrs and MaxProtocols caps still hold after merging. The merged
+// message may share byte slices with o.
+func (m *Message) Merge(o *Message) {
+	if m == nil || o == nil {
+		return
+	}
+	if o.PublicKey != nil {
+		m.PublicKey = o.PublicKey
+	}
+	m.ListenAddrs = appendCapped(m.ListenAddrs, o.ListenAddrs, MaxAddrs)
+	m.Protocols = appendCapped(m.Protocols, o.Protocols, MaxProtocols)
+	if o.ObservedAddr != nil {
+		m.ObservedAddr = o.ObservedAddr
+	}
+	if o.ProtocolVersion != "" {
+		m.ProtocolVersion = o.ProtocolVersion
+	}
+	if o.AgentVersion != "" {
+		m.AgentVersion = o.AgentVersion
+	}
+	if o.SignedPeerRecord != nil {
+		m.SignedPeerRecord = o.SignedPeerRecord
+	}
+}
+
+// appendCapped appends as much of src to dst as fits under limit entries.
+func appendCapped[T any](dst, src []T, limit int) []T {
+	room := limit - len(dst)
+	if room <= 0 {
+		return dst
+	}
+	if len(src) > room {
+		src = src[:room]
+	}
+	return append(dst, src...)
+}
+
+// WriteMessage writes m the way go-libp2p does: as one length-prefixed
+// message, or, when m carries a signed peer record and encodes to more than
+// 2 KiB, as two (everything but the record, then only the record) so that
+// readers limited to 2 KiB still get the unsigned part. Both frames go out
+// in one Write so a muxer sends them together.
+//
+// Every frame must fit MaxMessageSize or the peer drops the whole exchange:
+// if the unsigned part is too big, trailing ListenAddrs are dropped until it
+// fits (m itself is not modified); if it still does not fit, or the signed
+// record alone is too big, nothing is written and an error is returned.
+func WriteMessage(w io.Writer, m *Message) error {
+	if m == nil {
+		m = new(Message)
+	}
+	var parts [2]*Message
+	if m.SignedPeerRecord == nil || m.size() <= legacyMessageSize {
+		parts[0] = m
+	} else {
+		base := *m
+		base.SignedPeerRecord = nil
+		parts[0] = &base
+		parts[1] = &Message{SignedPeerRecord: m.SignedPeerRecord}
+		if n := parts[1].size(); n > MaxMessageSize {
+			return fmt.Errorf("identify: write message: signed peer record encodes to %d bytes, more than the %d-byte limit", n, MaxMessageSize)
+		}
+	}
+	first, err := fitAddrs(parts[0], MaxMessageSize)
+	if err != nil {
+		return fmt.Errorf("identify: write message: %w", err)
+	}
+	parts[0] = first
+
+	total := 0
+	for _, p := range parts {
+		if p != nil {
+			n := p.size()
+			total += wire.UvarintLen(uint64(n)) + n
+		}
+	}
+	buf := make([]byte, 0, total)
+	for _, p := range parts {
+		if p != nil {
+			buf = wire.AppendUvarint(buf, uint64(p.size()))
+			buf = p.Append(buf)
+		}
+	}
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("identify: write %d-byte message: %w", len(buf), err)
+	}
+	return nil
+}
+
+// fitAddrs returns m, or a shallow copy of m without its trailing
+// ListenAddrs, so that it encodes to at most limit bytes. It fails when m
+// is too big even without any listen address.
+func fitAddrs(m *Message, limit int) (*Message, error) {
+	size := m.size()
+	if size <= limit {
+		return m, nil
+	}
+	keep := len(m.ListenAddrs)
+	for keep > 0 && size > limit {
+		keep--
+		size -= bytesFieldSize(len(m.ListenAddrs[keep]))
+	}
+	if size > limit {
+		return nil, fmt.Errorf("message encodes to %d bytes without listen addresses, more than the %d-byte limit", size, limit)
+	}
+	c := *m
+	c.ListenAddrs = m.ListenAddrs[:keep:keep]
+	return &c, nil
+}
+
+// ReadMessage reads the identify message(s) a peer writes on a stream,
+// until the stream ends, and merges them. It accepts up to MaxMessages
+// messages of up to MaxMessageSize bytes each, and fails if the stream ends
+// before any message. Oversized messages fail with an error wrapping
+// wire.ErrMessageTooLarge.
+func ReadMessage(r io.Reader) (*Message, error) {
+	var m *Message
+	for i := 0; ; i++ {
+		b, err := wire.ReadLP(r, MaxMessageSize)
+		if err == io.EOF {
+			if m == nil {
+				return nil, fmt.Errorf("identify: read message: stream ended before any message: %w", io.ErrUnexpectedEOF)
+			}
+			return m, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("identify: read message %d: %w", i+1, err)
+		}
+		if i == MaxMessages {
+			return nil, fmt.Errorf("identify: read message: %w (more than %d)", ErrTooManyMessages, MaxMessages)
+		}
+		// ReadLP returns a fresh buffer, so the message may alias it.
+		part, err := decodeMessage(b)
+		if err != nil {
+			return nil, fmt.Errorf("identify: decode message %d: %w", i+1, err)
+		}
+		if m == nil {
+			m = part
+		} else {
+			m.Merge(part)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package interop
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/node"
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/ping"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// startMote starts a mote node listening on loopback TCP.
+func startMote(t *testing.T) *node.Node {
+	t.Helper()
+	n, err := node.New(node.Config{ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// splitAddr parses a Kubo address ending in /p2p/<id>.
+func splitAddr(t *testing.T, s string) (peer.ID, ma.Multiaddr) {
+	t.Helper()
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, id, err := transport.SplitP2P(m)
+	if err != nil || id == "" {
+		t.Fatalf("address %s: %v", s, err)
+	}
+	return id, addr
+}
+
+// waitIdentified waits for identify on c and fails the test if it failed.
+func waitIdentified(t *testing.T, ctx context.Context, c *node.Conn) {
+	t.Helper()
+	select {
+	case <-c.Identified():
+	case <-ctx.Done():
+		t.Fatalf("identify of %s: %v", c.RemotePeer(), ctx.Err())
+	}
+	if err := c.IdentifyErr(); err != nil {
+		t.Fatalf("identify of %s: %v", c.RemotePeer(), err)
+	}
+}
+
+// checkKuboInPeerstore checks what mote learned about Kubo by identify.
+func checkKuboInPeerstore(t *testing.T, n *node.Node, id peer.ID) {
+	t.Helper()
+	ps := n.Peerstore()
+	if agent := ps.Agent(id); !strings.HasPrefix(agent, "kubo/0.43.0") {
+		t.Errorf("agent of kubo in mote's peerstore = %q, want kubo/0.43.0…", agent)
+	}
+	if m := missingProtocols(ps.Protocols(id), identify.ID, identify.PushID, ping.ID); len(m) > 0 {
+		t.Errorf("kubo protocols in mote's peerstore lack %v (have %v)", m, ps.Protocols(id))
+	}
+	if len(ps.Addrs(id)) == 0 {
+		t.Errorf("no addresses of kubo in mote's peerstore")
+	}
+	if ps.PublicKey(id) == nil {
+		t.Errorf("no public key of kubo in mote's peerstore")
+	}
+}
+
+// checkMoteInKubo checks what Kubo learned about mote by identify.
+func checkMoteInKubo(t *testing.T, ctx context.Context, k *Kubo, n *node.Node) {
+	t.Helper()
+	info, err := k.IDOf(ctx, n.ID().String())
+	if err != nil {
+		t.Fatalf("ipfs id %s: %v", n.ID(), err)
+	}
+	if info.ID != n.ID().String() {
+		t.Errorf("ipfs id: ID = %s, want %s", info.ID, n.ID())
+	}
+	if want := "mote/" + node.Version; info.AgentVersion != want {
+		t.Errorf("ipfs id: AgentVersion = %q, want %q", info.AgentVersion, want)
+	}
+	if m := missingProtocols(info.Protocols, n.Protocols()...); len(m) > 0 {
+		t.Errorf("ipfs id: protocols lack %v (have %v)", m, info.Protocols)
+	}
+	want := n.Addrs()[0].String()
+	if !slices.ContainsFunc(info.Addresses, func(a string) bool { return strings.HasPrefix(a, want) }) {
+		t.Errorf("ipfs id: addresses %v lack mote's listen address %s", info.Addresses, want)
+	}
+}
+
+func TestMoteDialsKubo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	k := startKuboT(t, ctx, KuboOptions{})
+	n := startMote(t)
+
+	id, addr := splitAddr(t, k.TCPAddr())
+	c, err := n.Connect(ctx, id, addr)
+	if err != nil {
+		t.Fatalf("mote connect to kubo: %v", err)
+	}
+	st := c.State()
+	if st.Transport != "tcp" || st.Security != "/noise" || st.Muxer != "/yamux/1.0.0" || !st.Outbound {
+		t.Errorf("connection state = %+v, want outbound tcp /noise /yamux/1.0.0", st)
+	}
+	if !st.EarlyMuxer {
+		t.Errorf("muxer was negotiated by multistream, want early muxer negotiation in Noise")
+	}
+	waitIdentified(t, ctx, c)
+	checkKuboInPeerstore(t, n, id)
+
+	for i := 0; i < 3; i++ {
+		rtt, err := n.Ping(ctx, id)
+		if err != nil {
+			t.Fatalf("mote ping kubo: %v", err)
+		}
+		if rtt <= 0 {
+			t.Errorf("ping rtt = %v", rtt)
+		}
+	}
+	if n.Peerstore().Latency(id) <= 0 {
+		t.Errorf("no latency recorded for kubo")
+	}
+
+	// Kubo identified us over the connection we opened.
+	checkMoteInKubo(t, ctx, k, n)
+	rtts, err := k.Ping(ctx, n.ID().String(), 2)
+	if err != nil {
+		t.Fatalf("kubo ping mote over mote's connection: %v", err)
+	}
+	if len(rtts) != 2 {
+		t.Errorf("kubo ping: %d answers, want 2", len(rtts))
+	}
+}
+
+func TestKuboDialsMote(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	k := startKuboT(t, ctx, KuboOptions{})
+	n := startMote(t)
+	sub := n.Subscribe(16)
+	defer sub.Close()
+
+	addr := n.Addrs()[0].String() + "/p2p/" + n.ID().String()
+	if err := k.SwarmConnect(ctx, addr); err != nil {
+		t.Fatalf("ipfs swarm connect %s: %v", addr, err)
+	}
+	peers, err := k.SwarmPeers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasPeer(peers, n.ID().String()) {
+		t.Fatalf("ipfs swarm peers = %v, lacks mote %s", peers, n.ID())
+	}
+	checkMoteInKubo(t, ctx, k, n)
+
+	kid, err := peer.Decode(k.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *node.Conn
+	for c == nil {
+		select {
+		case e := <-sub.C:
+			if e.Kind == node.EventConnected && e.Peer == kid {
+				c = e.Conn
+			}
+		case <-ctx.Done():
+			t.Fatal("no connected event for kubo's inbound connection")
+		}
+	}
+	st := c.State()
+	if st.Outbound || !st.EarlyMuxer || st.Security != "/noise" {
+		t.Errorf("connection state = %+v, want inbound /noise with early muxer", st)
+	}
+	waitIdentified(t, ctx, c)
+	checkKuboInPeerstore(t, n, kid)
+
+	rtts, err := k.Ping(ctx, n.ID().String(), 3)
+	if err != nil {
+		t.Fatalf("ipfs ping mote: %v", err)
+	}
+	if len(rtts) != 3 {
+		t.Errorf("ipfs ping: %d answers, want 3", len(rtts))
+	}
+	if _, err := n.Ping(ctx, kid); err != nil {
+		t.Fatalf("mote ping kubo over kubo's connection: %v", err)
+	}
+	if got := len(n.Conns(kid)); got != 1 {
+		t.Errorf("mote has %d connections to kubo, want 1 (reused)", got)
+	}
+}

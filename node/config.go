@@ -1,0 +1,88 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/mote-p2p/mote/mux"
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// Version is mote's version, sent in identify as "mote/<Version>".
+const Version = "0.1.0"
+
+// Config configures a Node. It is a plain struct: the zero value of each
+// field means the default given in its comment.
+type Config struct {
+	// Key is the node's identity. Default: a fresh Ed25519 key (a
+	// throwaway identity).
+	Key peer.PrivateKey
+	// ListenAddrs are listened on by New. Default: none.
+	ListenAddrs []ma.Multiaddr
+	// AgentVersion is sent in identify. Default "mote/<Version>".
+	AgentVersion string
+	// MemNetwork, if set, replaces TCP with an in-memory transport on that
+	// network (for tests and simulations).
+	MemNetwork *transport.MemNetwork
+
+	// MaxInboundConns bounds connections peers opened to us; more are
+	// closed at once. Default 512.
+	MaxInboundConns int
+	// MaxInboundStreams bounds the streams a peer may have open to us on
+	// one connection; more are reset. Default 256.
+	MaxInboundStreams int
+	// DialConcurrency bounds the addresses of one peer dialed at once.
+	// Default 8.
+	DialConcurrency int
+	// DialTimeout bounds one connection attempt to one address, handshake
+	// included. Default 15 s.
+	DialTimeout time.Duration
+	// DialBackoff is the wait after a failed dial before the same peer is
+	// dialed again; it doubles with each failure up to 5 minutes.
+	// Default 5 s.
+	DialBackoff time.Duration
+	// NegotiationTimeout bounds protocol negotiation on inbound streams.
+	// Default 10 s, as go-libp2p.
+	NegotiationTimeout time.Duration
+	// IdentifyTimeout bounds an identify exchange. Default 10 s.
+	IdentifyTimeout time.Duration
+	// HandshakeTimeout bounds an inbound connection's upgrade. Default 15 s.
+	HandshakeTimeout time.Duration
+
+	// Mux sets yamux windows and limits.
+	Mux mux.Config
+	// Peerstore bounds the peerstore.
+	Peerstore peer.StoreConfig
+	// Logger receives diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.AgentVersion == "" {
+		c.AgentVersion = "mote/" + Version
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxInboundConns, 512)
+	def(&c.MaxInboundStreams, 256)
+	def(&c.DialConcurrency, 8)
+	defd(&c.DialTimeout, 15*time.Second)
+	defd(&c.DialBackoff, 5*time.Second)
+	defd(&c.NegotiationTimeout, 10*time.Second)
+	defd(&c.IdentifyTimeout, 10*time.Second)
+	defd(&c.HandshakeTimeout, 15*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

@@ -1,0 +1,155 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/transport"
+	"github.com/mote-p2p/mote/wire"
+)
+
+// Conn is an open connection of the node to one peer.
+type Conn struct {
+	transport.Conn
+	node    *Node
+	opened  time.Time
+	streams atomic.Int32 // inbound streams being served
+
+	identified chan struct{} // closed when identify has finished, either way
+	idErr      error         // why identify failed; read after identified is closed
+}
+
+// Opened is when the connection was established.
+func (c *Conn) Opened() time.Time { return c.opened }
+
+// Identified is closed once identify on this connection has finished.
+func (c *Conn) Identified() <-chan struct{} { return c.identified }
+
+// IdentifyErr is why identify failed, or nil; valid once Identified is closed.
+func (c *Conn) IdentifyErr() error {
+	select {
+	case <-c.identified:
+		return c.idErr
+	default:
+		return nil
+	}
+}
+
+// addConn registers an upgraded connection and starts serving it.
+func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
+	c := &Conn{Conn: tc, node: n, opened: time.Now(), identified: make(chan struct{})}
+	inbound := !tc.State().Outbound
+	id := tc.RemotePeer()
+	n.mu.Lock()
+	switch {
+	case n.closed:
+		n.mu.Unlock()
+		tc.Close()
+		return nil, ErrClosed
+	case inbound && n.inbound >= n.cfg.MaxInboundConns:
+		n.mu.Unlock()
+		tc.Close()
+		return nil, fmt.Errorf("inbound connection limit reached (MaxInboundConns=%d)", n.cfg.MaxInboundConns)
+	}
+	if inbound {
+		n.inbound++
+	}
+	n.conns[id] = append(n.conns[id], c)
+	n.wg.Add(2)
+	n.mu.Unlock()
+
+	n.store.SetConnected(id, true)
+	if err := n.store.SetPublicKey(id, tc.RemotePublicKey()); err != nil {
+		n.log.Warn("peerstore refused key", "peer", id, "err", err)
+	}
+	n.emit(Event{Kind: EventConnected, Peer: id, Conn: c})
+	go n.runConn(c)
+	go n.identifyConn(c)
+	return c, nil
+}
+
+// runConn accepts the peer's streams until the connection ends, then
+// unregisters it.
+func (n *Node) runConn(c *Conn) {
+	defer n.wg.Done()
+	for {
+		s, err := c.AcceptStream()
+		if err != nil {
+			break
+		}
+		if int(c.streams.Add(1)) > n.cfg.MaxInboundStreams {
+			c.streams.Add(-1)
+			s.Reset()
+			n.log.Info("inbound stream refused", "peer", c.RemotePeer(),
+				"err", fmt.Sprintf("inbound stream limit reached (MaxInboundStreams=%d)", n.cfg.MaxInboundStreams))
+			continue
+		}
+		n.wg.Add(1)
+		go n.serveStream(c, s)
+	}
+	c.Close()
+	n.removeConn(c)
+}
+
+// serveStream negotiates the protocol of an inbound stream and runs its handler.
+func (n *Node) serveStream(c *Conn, s transport.Stream) {
+	defer n.wg.Done()
+	defer c.streams.Add(-1)
+	s.SetDeadline(time.Now().Add(n.cfg.NegotiationTimeout))
+	proto, err := wire.Negotiate(s, *n.protos.Load(), nil)
+	if err != nil {
+		s.Reset()
+		n.log.Debug("inbound stream negotiation failed", "peer", c.RemotePeer(), "err", err)
+		return
+	}
+	s.SetDeadline(time.Time{})
+	h := n.handler(proto)
+	if h == nil { // removed since negotiation
+		s.Reset()
+		return
+	}
+	h(&Stream{Stream: s, conn: c, proto: proto})
+}
+
+func (n *Node) removeConn(c *Conn) {
+	id := c.RemotePeer()
+	n.mu.Lock()
+	cs := n.conns[id]
+	i := slices.Index(cs, c)
+	if i < 0 {
+		n.mu.Unlock()
+		return
+	}
+	cs = slices.Delete(cs, i, i+1)
+	if len(cs) == 0 {
+		delete(n.conns, id)
+	} else {
+		n.conns[id] = cs
+	}
+	if !c.State().Outbound {
+		n.inbound--
+	}
+	last := len(cs) == 0
+	n.mu.Unlock()
+	if last {
+		n.store.SetConnected(id, false)
+	}
+	n.emit(Event{Kind: EventDisconnected, Peer: id, Conn: c})
+}
+
+// connTo returns the oldest open connection to id, or nil.
+func (n *Node) connTo(id peer.ID) *Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.conns[id] {
+		select {
+		case <-c.Done():
+		default:
+			return c
+		}
+	}
+	return nil
+}

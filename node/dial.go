@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// ErrDialBackoff is wrapped by the error of a dial refused because the
+// peer failed to connect shortly before.
+var ErrDialBackoff = errors.New("dial backoff")
+
+const maxDialBackoff = 5 * time.Minute
+
+// backoff records recent dial failures to one peer.
+type backoff struct {
+	until    time.Time
+	failures int
+}
+
+// dialCall is a dial in progress; concurrent Connects to one peer share it.
+type dialCall struct {
+	done chan struct{}
+	conn *Conn
+	err  error
+}
+
+// Connect returns an open connection to id, dialing it if there is none.
+// addrs are added to the peerstore (for a few minutes) and dialed along
+// with the addresses already known.
+func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (*Conn, error) {
+	if id == n.id {
+		return nil, errors.New("connect: cannot dial self")
+	}
+	if err := id.Validate(); err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if len(addrs) > 0 {
+		n.store.AddAddrs(id, addrs, peer.TempAddrTTL)
+	}
+	if c := n.connTo(id); c != nil {
+		return c, nil
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil, ErrClosed
+	}
+	call, ok := n.dials[id]
+	if !ok {
+		if b, ok := n.backoff[id]; ok && time.Now().Before(b.until) && len(addrs) == 0 {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("connect %s: %w until %s (%d failures)", id, ErrDialBackoff, b.until.Format(time.TimeOnly), b.failures)
+		}
+		call = &dialCall{done: make(chan struct{})}
+		n.dials[id] = call
+		n.wg.Add(1)
+		go n.dial(id, call)
+	}
+	n.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.conn, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("connect %s: %w", id, ctx.Err())
+	}
+}
+
+// dial runs one dialCall; it is owned by the node, not by the caller who
+// started it, so a caller giving up does not abort it for the others.
+func (n *Node) dial(id peer.ID, call *dialCall) {
+	defer n.wg.Done()
+	c, err := n.dialAddrs(id)
+	n.mu.Lock()
+	delete(n.dials, id)
+	if err != nil {
+		b := n.backoff[id]
+		b.failures++
+		wait := min(n.cfg.DialBackoff<<min(b.failures-1, 16), maxDialBackoff)
+		b.until = time.Now().Add(wait)
+		n.backoff[id] = b
+		n.sweepBackoff()
+	} else {
+		delete(n.backoff, id)
+	}
+	n.mu.Unlock()
+	call.conn, call.err = c, err
+	close(call.done)
+}
+
+// sweepBackoff drops expired entries once the map grows; n.mu is held.
+func (n *Node) sweepBackoff() {
+	if len(n.backoff) < 256 {
+		return
+	}
+	now := time.Now()
+	for id, b := range n.backoff {
+		if now.After(b.until) {
+			delete(n.backoff, id)
+		}
+	}
+}
+
+// dialAddrs dials the known addresses of id, DialConcurrency at a time;
+// the first connection wins and the others are cancelled or closed.
+func (n *Node) dialAddrs(id peer.ID) (*Conn, error) {
+	type target struct {
+		addr ma.Multiaddr
+		t    transport.Transport
+	}
+	var targets []target
+	for _, a := range n.store.Addrs(id) {
+		if t := n.transportFor(a); t != nil {
+			targets = append(targets, target{a, t})
+		}
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("connect %s: no dialable address known", id)
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	defer cancel()
+	type result struct {
+		c   transport.Conn
+		err error
+	}
+	results := make(chan result, len(targets))
+	sem := make(chan struct{}, n.cfg.DialConcurrency)
+	pending := 0
+	var errs []error
+	var won *Conn
+	next := 0
+	for next < len(targets) || pending > 0 {
+		for won == nil && next < len(targets) && pending < cap(sem) {
+			tg := targets[next]
+			next++
+			pending++
+			go func() {
+				dctx, dcancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+				defer dcancel()
+				c, err := tg.t.Dial(dctx, tg.addr, id)
+				if err != nil {
+					err = fmt.Errorf("%s: %w", tg.addr, err)
+				}
+				results <- result{c, err}
+			}()
+		}
+		if pending == 0 {
+			break
+		}
+		r := <-results
+		pending--
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case won != nil:
+			r.c.Close() // a later success loses to the first
+		default:
+			c, err := n.addConn(r.c)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			won = c
+			cancel()
+		}
+	}
+	if won != nil {
+		return won, nil
+	}
+	if len(errs) > 3 {
+		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
+	}
+	return nil, fmt.Errorf("connect %s: %w", id, errors.Join(errs...))
+}

@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// maxConcurrentPushes bounds identify pushes in flight, as go-libp2p.
+const maxConcurrentPushes = 32
+
+// protocolsChanged refreshes the negotiable protocol list and what
+// identify says.
+func (n *Node) protocolsChanged() {
+	n.mu.Lock()
+	protos := make([]string, 0, len(n.handlers))
+	for p := range n.handlers {
+		protos = append(protos, p)
+	}
+	n.mu.Unlock()
+	slices.Sort(protos)
+	n.protos.Store(&protos)
+	n.refreshInfo()
+}
+
+// addrsChanged refreshes identify after the listen addresses changed.
+func (n *Node) addrsChanged() { n.refreshInfo() }
+
+// refreshInfo rebuilds the identify message (with a freshly signed peer
+// record) and schedules a push to connected peers.
+func (n *Node) refreshInfo() {
+	addrs := n.Addrs()
+	n.mu.Lock()
+	// Peer record sequence numbers must grow; time-based like go-libp2p,
+	// but never repeating within one process.
+	seq := uint64(time.Now().UnixNano())
+	if seq <= n.recordSeq {
+		seq = n.recordSeq + 1
+	}
+	n.recordSeq = seq
+	n.mu.Unlock()
+	rec, err := peer.SealPeerRecord(n.key, &peer.PeerRecord{ID: n.id, Seq: seq, Addrs: addrs})
+	if err != nil {
+		n.log.Warn("sign peer record", "err", err)
+		rec = nil
+	}
+	n.info.Store(&identify.Info{
+		Key:          n.key,
+		ListenAddrs:  addrs,
+		Protocols:    *n.protos.Load(),
+		AgentVersion: n.cfg.AgentVersion,
+		SignedRecord: rec,
+	})
+	select {
+	case n.pushCh <- struct{}{}:
+	default:
+	}
+}
+
+// identifyConn asks the peer of a new connection who it is.
+func (n *Node) identifyConn(c *Conn) {
+	defer n.wg.Done()
+	defer close(c.identified)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.IdentifyTimeout)
+	defer cancel()
+	res, err := n.requestIdentify(ctx, c)
+	if err != nil {
+		c.idErr = err
+		n.log.Info("identify failed", "peer", c.RemotePeer(), "err", err)
+		n.emit(Event{Kind: EventIdentified, Peer: c.RemotePeer(), Conn: c, Err: err})
+		return
+	}
+	n.applyIdentify(c, res)
+	n.emit(Event{Kind: EventIdentified, Peer: c.RemotePeer(), Conn: c})
+}
+
+func (n *Node) requestIdentify(ctx context.Context, c *Conn) (*identify.Result, error) {
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("identify: %w", err)
+	}
+	// Every libp2p peer serves identify, so the proposal need not wait.
+	ls := transport.LazyStream(s, identify.ID)
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	res, err := identify.Request(ls, c.RemotePeer())
+	if err != nil {
+		s.Reset()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		return nil, fmt.Errorf("identify: %w", err)
+	}
+	s.Close()
+	return res, nil
+}
+
+// applyIdentify stores what a peer told about itself, replacing what it
+// said before (go-libp2p replaces on push too).
+func (n *Node) applyIdentify(c *Conn, res *identify.Result) {
+	id := c.RemotePeer()
+	n.store.SetProtocols(id, res.Protocols)
+	n.store.SetAgent(id, res.AgentVersion)
+	if res.SignedRecord != nil {
+		n.store.SetSignedRecord(id, res.SignedRecord, res.SignedEnvelope)
+	}
+	if len(res.ListenAddrs) > 0 {
+		n.store.SetAddrs(id, res.ListenAddrs, peer.ConnectedAddrTTL)
+	}
+}
+
+func (n *Node) serveIdentify(s *Stream) {
+	s.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout))
+	if err := identify.Serve(s, n.info.Load(), s.Conn().RemoteMultiaddr()); err != nil {
+		s.Reset()
+		n.log.Debug("serve identify", "peer", s.Conn().RemotePeer(), "err", err)
+	}
+}
+
+func (n *Node) handlePush(s *Stream) {
+	s.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout))
+	defer s.Close()
+	res, err := identify.Request(s, s.Conn().RemotePeer())
+	if err != nil {
+		s.Reset()
+		n.log.Info("identify push refused", "peer", s.Conn().RemotePeer(), "err", err)
+		return
+	}
+	n.applyIdentify(s.Conn(), res)
+}
+
+// pushLoop sends identify push to every identified peer that supports it
+// whenever our protocols or addresses change. One goroutine, owned by the
+// node; changes during a round coalesce into one more round.
+func (n *Node) pushLoop() {
+	defer n.wg.Done()
+	first := true
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.pushCh:
+		}
+		if first { // the change made by New itself concerns nobody yet
+			first = false
+			continue
+		}
+		info := n.info.Load()
+		sem := make(chan struct{}, maxConcurrentPushes)
+		var wg sync.WaitGroup
+		for _, c := range n.Conns("") {
+			select {
+			case <-c.identified:
+			default:
+				continue // identify in progress will carry the new info
+			}
+			if !n.store.SupportsProtocol(c.RemotePeer(), identify.PushID) {
+				continue
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := n.push(c, info); err != nil {
+					n.log.Debug("identify push", "peer", c.RemotePeer(), "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+func (n *Node) push(c *Conn, info *identify.Info) error {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.IdentifyTimeout)
+	defer cancel()
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	s.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout))
+	return identify.Serve(transport.LazyStream(s, identify.PushID), info, c.RemoteMultiaddr())
+}

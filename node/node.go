@@ -1,0 +1,343 @@
+// Package node runs a libp2p peer: it listens and dials through its
+// transports, keeps one connection per peer, runs identify and ping on
+// every connection, and dispatches inbound streams to protocol handlers.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/ping"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// ErrClosed is returned by calls on a closed node.
+var ErrClosed = errors.New("node closed")
+
+// Handler serves one inbound stream of a protocol. It owns the stream and
+// must close or reset it; it should return when the stream fails.
+type Handler func(s *Stream)
+
+// Node is a libp2p peer. Its methods are safe for concurrent use.
+type Node struct {
+	cfg   Config
+	key   peer.PrivateKey
+	id    peer.ID
+	log   *slog.Logger
+	up    *transport.Upgrader
+	store *peer.Store
+
+	ctx    context.Context // cancelled by Close; parent of all node work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node starts
+
+	mu         sync.Mutex
+	closed     bool
+	transports []transport.Transport
+	listeners  []transport.Listener
+	conns      map[peer.ID][]*Conn
+	inbound    int
+	handlers   map[string]Handler
+	dials      map[peer.ID]*dialCall
+	backoff    map[peer.ID]backoff
+	subs       map[*Subscription]struct{}
+	recordSeq  uint64
+
+	protos atomic.Pointer[[]string]      // sorted handler IDs, for negotiation
+	info   atomic.Pointer[identify.Info] // what identify tells peers
+	pushCh chan struct{}                 // wakes the identify pusher
+}
+
+// New creates a node, and listens on cfg.ListenAddrs.
+func New(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	key := cfg.Key
+	if key == nil {
+		var err error
+		if key, err = peer.GenerateEd25519(rand.Reader); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	up, err := transport.NewUpgrader(transport.UpgraderConfig{
+		Key:              key,
+		Mux:              cfg.Mux,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		Logger:           cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg:      cfg,
+		key:      key,
+		id:       peer.IDFromPublicKey(key.Public()),
+		log:      cfg.Logger,
+		up:       up,
+		store:    peer.NewStore(cfg.Peerstore),
+		ctx:      ctx,
+		cancel:   cancel,
+		conns:    make(map[peer.ID][]*Conn),
+		handlers: make(map[string]Handler),
+		dials:    make(map[peer.ID]*dialCall),
+		backoff:  make(map[peer.ID]backoff),
+		subs:     make(map[*Subscription]struct{}),
+		pushCh:   make(chan struct{}, 1),
+	}
+	if cfg.MemNetwork != nil {
+		n.transports = append(n.transports, transport.NewMem(cfg.MemNetwork, up))
+	} else {
+		n.transports = append(n.transports, transport.NewTCP(up))
+	}
+	n.handlers[identify.ID] = n.serveIdentify
+	n.handlers[identify.PushID] = n.handlePush
+	n.handlers[ping.ID] = n.servePing
+	n.protocolsChanged()
+	n.wg.Add(1)
+	go n.pushLoop()
+	if len(cfg.ListenAddrs) > 0 {
+		if err := n.Listen(cfg.ListenAddrs...); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.id }
+
+// Key is the node's identity key.
+func (n *Node) Key() peer.PrivateKey { return n.key }
+
+// Peerstore holds what the node knows of other peers.
+func (n *Node) Peerstore() *peer.Store { return n.store }
+
+// Upgrader is the node's connection upgrader, for building transports of
+// one's own (see AddTransport).
+func (n *Node) Upgrader() *transport.Upgrader { return n.up }
+
+// AddTransport adds a transport; it is tried before the built-in ones.
+func (n *Node) AddTransport(t transport.Transport) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.transports = slices.Insert(n.transports, 0, t)
+}
+
+func (n *Node) transportFor(addr ma.Multiaddr) transport.Transport {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, t := range n.transports {
+		if t.CanDial(addr) {
+			return t
+		}
+	}
+	return nil
+}
+
+// Listen starts listening on each address. It fails without listening on
+// any if one cannot be listened on.
+func (n *Node) Listen(addrs ...ma.Multiaddr) error {
+	var started []transport.Listener
+	for _, a := range addrs {
+		t := n.transportFor(a)
+		if t == nil {
+			closeAll(started)
+			return fmt.Errorf("listen %s: no transport for this address", a)
+		}
+		l, err := t.Listen(a)
+		if err != nil {
+			closeAll(started)
+			return fmt.Errorf("listen %s: %w", a, err)
+		}
+		started = append(started, l)
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		closeAll(started)
+		return ErrClosed
+	}
+	n.listeners = append(n.listeners, started...)
+	n.wg.Add(len(started))
+	n.mu.Unlock()
+	for _, l := range started {
+		go n.acceptLoop(l)
+	}
+	n.addrsChanged()
+	return nil
+}
+
+func closeAll(ls []transport.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// acceptLoop takes upgraded connections from one listener until it closes.
+func (n *Node) acceptLoop(l transport.Listener) {
+	defer n.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if !errors.Is(err, transport.ErrListenerClosed) {
+				n.log.Warn("listener stopped", "addr", l.Multiaddr(), "err", err)
+			}
+			return
+		}
+		if _, err := n.addConn(c); err != nil {
+			n.log.Info("inbound connection refused", "peer", c.RemotePeer(), "err", err)
+		}
+	}
+}
+
+// ListenAddrs are the addresses bound by the listeners, as bound (an
+// unspecified IP stays unspecified).
+func (n *Node) ListenAddrs() []ma.Multiaddr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]ma.Multiaddr, 0, len(n.listeners))
+	for _, l := range n.listeners {
+		out = append(out, l.Multiaddr())
+	}
+	return out
+}
+
+// Addrs are the addresses peers can dial: the listen addresses with an
+// unspecified IP (0.0.0.0, ::) replaced by each interface address.
+func (n *Node) Addrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	var ifaces []ma.Multiaddr
+	for _, a := range n.ListenAddrs() {
+		if !manet.IsIPUnspecified(a) {
+			out = append(out, a)
+			continue
+		}
+		if ifaces == nil {
+			var err error
+			if ifaces, err = manet.InterfaceMultiaddrs(); err != nil {
+				n.log.Warn("list interface addresses", "err", err)
+			}
+		}
+		if res, err := manet.ResolveUnspecifiedAddress(a, ifaces); err == nil {
+			out = append(out, res...)
+		}
+	}
+	return out
+}
+
+// SetHandler serves protocol proto with h; connected peers learn of it by
+// identify push.
+func (n *Node) SetHandler(proto string, h Handler) {
+	n.mu.Lock()
+	n.handlers[proto] = h
+	n.mu.Unlock()
+	n.protocolsChanged()
+}
+
+// RemoveHandler stops serving proto.
+func (n *Node) RemoveHandler(proto string) {
+	n.mu.Lock()
+	delete(n.handlers, proto)
+	n.mu.Unlock()
+	n.protocolsChanged()
+}
+
+// Protocols lists the protocols the node serves, sorted.
+func (n *Node) Protocols() []string { return slices.Clone(*n.protos.Load()) }
+
+func (n *Node) handler(proto string) Handler {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.handlers[proto]
+}
+
+// Peers lists the peers with at least one open connection.
+func (n *Node) Peers() []peer.ID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]peer.ID, 0, len(n.conns))
+	for id := range n.conns {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Conns lists the open connections to id (all connections if id is "").
+func (n *Node) Conns(id peer.ID) []*Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if id != "" {
+		return slices.Clone(n.conns[id])
+	}
+	var out []*Conn
+	for _, cs := range n.conns {
+		out = append(out, cs...)
+	}
+	return out
+}
+
+// Close closes listeners and connections and waits for every goroutine the
+// node started to end.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	listeners := n.listeners
+	var conns []*Conn
+	for _, cs := range n.conns {
+		conns = append(conns, cs...)
+	}
+	n.mu.Unlock()
+	n.cancel()
+	closeAll(listeners)
+	for _, c := range conns {
+		c.Close()
+	}
+	n.wg.Wait()
+	n.mu.Lock()
+	for s := range n.subs {
+		s.close()
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// Ping measures the round-trip time to a peer with /ipfs/ping/1.0.0,
+// connecting if needed, and records it in the peerstore.
+func (n *Node) Ping(ctx context.Context, id peer.ID) (time.Duration, error) {
+	s, err := n.NewStream(ctx, id, ping.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	rtt, err := ping.Once(s, rand.Reader)
+	if err != nil {
+		return 0, fmt.Errorf("ping %s: %w", id, err)
+	}
+	n.store.RecordLatency(id, rtt)
+	return rtt, nil
+}
+
+func (n *Node) servePing(s *Stream) {
+	if err := ping.Serve(s); err != nil {
+		n.log.Debug("ping stream ended", "peer", s.Conn().RemotePeer(), "err", err)
+	}
+}

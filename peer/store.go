@@ -1,0 +1,519 @@
+package peer
+
+import (
+	"bytes"
+	"container/list"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/multiformats/go-multiaddr"
+)
+
+// Address TTLs, with go-libp2p's meanings. The two largest never expire;
+// ConnectedAddrTTL marks addresses learned from a live connection, which
+// SetConnected(id, false) downgrades to RecentlyConnectedAddrTTL.
+const (
+	// PermanentAddrTTL is for addresses configured by the user (bootstrap
+	// peers, peering): they never expire.
+	PermanentAddrTTL time.Duration = math.MaxInt64
+	// ConnectedAddrTTL is for addresses of a peer while connected.
+	ConnectedAddrTTL time.Duration = math.MaxInt64 - 1
+	// RecentlyConnectedAddrTTL keeps a disconnected peer's addresses long
+	// enough to reconnect after a transient failure.
+	RecentlyConnectedAddrTTL = 10 * time.Minute
+	// TempAddrTTL is for addresses heard second-hand (DHT, PX) and not yet
+	// confirmed by a connection.
+	TempAddrTTL = 2 * time.Minute
+)
+
+// Store defaults, used for zero (or negative) StoreConfig fields.
+const (
+	DefaultMaxPeers            = 1024
+	DefaultMaxAddrsPerPeer     = 64
+	DefaultMaxProtocolsPerPeer = 256
+
+	// maxProtocolLen matches multistream-select's message limit: a longer
+	// protocol ID could never have been negotiated.
+	maxProtocolLen = 1024
+	// maxAgentLen bounds a stored agent version string; it is for display.
+	maxAgentLen = 256
+	// latencySmoothing is the EWMA weight of a new latency sample, as in
+	// go-libp2p's peerstore.
+	latencySmoothing = 0.1
+)
+
+// ErrStoreFull is returned (wrapped) when a new peer cannot be added
+// because every stored peer is connected and the store is at MaxPeers.
+var ErrStoreFull = errors.New("peer store full of connected peers")
+
+// StoreConfig bounds a Store. Zero fields take the defaults.
+type StoreConfig struct {
+	// MaxPeers is the most peers kept (default 1024). When full, adding a
+	// peer evicts the disconnected peer updated least recently; connected
+	// peers are never evicted, so keep this above the connection limit.
+	MaxPeers int
+	// MaxAddrsPerPeer bounds each peer's address set (default 64). When
+	// full, a new address replaces the one expiring soonest, if it outlives it.
+	MaxAddrsPerPeer int
+	// MaxProtocolsPerPeer bounds each peer's protocol list (default 256);
+	// extra protocols are dropped.
+	MaxProtocolsPerPeer int
+}
+
+// Store is a bounded, concurrency-safe record of what is known about
+// other peers: addresses with expiry, protocols, keys, agent, latency and
+// the latest signed peer record. Mutating methods create the peer if
+// needed; read methods never do. Reads return copies.
+type Store struct {
+	cfg StoreConfig
+	// now is the clock; tests in this package replace it.
+	now func() time.Time
+
+	mu    sync.Mutex
+	peers map[ID]*peerInfo
+	// idle orders disconnected peers, most recently updated at the
+	// front, so eviction is O(1). Connected peers are not in it.
+	idle *list.List
+}
+
+// peerInfo is everything stored about one peer.
+type peerInfo struct {
+	addrs       []addrInfo
+	protos      []string
+	protoSet    map[string]struct{}
+	key         PublicKey
+	agent       string
+	latency     time.Duration
+	haveLatency bool
+	record      []byte
+	recordSeq   uint64
+	haveRecord  bool
+	connected   bool
+	elem        *list.Element // in Store.idle iff !connected
+}
+
+// addrInfo is one stored address; a zero expires means never.
+type addrInfo struct {
+	addr    multiaddr.Multiaddr
+	key     string // binary form, for equality
+	ttl     time.Duration
+	expires time.Time
+}
+
+// NewStore returns an empty store bounded by cfg.
+func NewStore(cfg StoreConfig) *Store {
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = DefaultMaxPeers
+	}
+	if cfg.MaxAddrsPerPeer <= 0 {
+		cfg.MaxAddrsPerPeer = DefaultMaxAddrsPerPeer
+	}
+	if cfg.MaxProtocolsPerPeer <= 0 {
+		cfg.MaxProtocolsPerPeer = DefaultMaxProtocolsPerPeer
+	}
+	return &Store{
+		cfg:   cfg,
+		now:   time.Now,
+		peers: make(map[ID]*peerInfo),
+		idle:  list.New(),
+	}
+}
+
+// lookup returns id's entry, creating it if needed, and marks it as just
+// updated. It returns nil when id is invalid or the store is full of
+// connected peers. s.mu must be held.
+func (s *Store) lookup(id ID) *peerInfo {
+	if p, ok := s.peers[id]; ok {
+		if p.elem != nil {
+			s.idle.MoveToFront(p.elem)
+		}
+		return p
+	}
+	if id.Validate() != nil {
+		return nil
+	}
+	if len(s.peers) >= s.cfg.MaxPeers {
+		back := s.idle.Back()
+		if back == nil {
+			return nil
+		}
+		s.removeLocked(back.Value.(ID))
+	}
+	p := &peerInfo{}
+	p.elem = s.idle.PushFront(id)
+	s.peers[id] = p
+	return p
+}
+
+// removeLocked forgets id. s.mu must be held.
+func (s *Store) removeLocked(id ID) {
+	p, ok := s.peers[id]
+	if !ok {
+		return
+	}
+	if p.elem != nil {
+		s.idle.Remove(p.elem)
+	}
+	delete(s.peers, id)
+}
+
+// expiry converts a TTL into an expiry time; zero means never.
+func expiry(now time.Time, ttl time.Duration) time.Time {
+	if ttl >= ConnectedAddrTTL {
+		return time.Time{}
+	}
+	return now.Add(ttl)
+}
+
+// outlives reports whether expiry a is later than b (zero = never).
+func outlives(a, b time.Time) bool {
+	if a.IsZero() {
+		return !b.IsZero()
+	}
+	return !b.IsZero() && a.After(b)
+}
+
+// pruneAddrs drops expired addresses in place.
+func pruneAddrs(p *peerInfo, now time.Time) {
+	p.addrs = slices.DeleteFunc(p.addrs, func(a addrInfo) bool {
+		return !a.expires.IsZero() && !now.Before(a.expires)
+	})
+}
+
+// AddAddrs adds addrs for id, valid for ttl. An address already known
+// keeps the later of its old and new expiry. ttl <= 0 adds nothing. It
+// returns false if the peer could not be stored (invalid ID, or the store
+// is full of connected peers).
+func (s *Store) AddAddrs(id ID, addrs []multiaddr.Multiaddr, ttl time.Duration) bool {
+	if ttl <= 0 || len(addrs) == 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.lookup(id)
+	if p == nil {
+		return false
+	}
+	now := s.now()
+	pruneAddrs(p, now)
+	for _, a := range addrs {
+		s.addAddrLocked(p, a, ttl, now)
+	}
+	return true
+}
+
+// addAddrLocked merges one address into p. s.mu must be held.
+func (s *Store) addAddrLocked(p *peerInfo, a multiaddr.Multiaddr, ttl time.Duration, now time.Time) {
+	b := a.Bytes()
+	if len(b) == 0 {
+		return
+	}
+	exp := expiry(now, ttl)
+	for i := range p.addrs {
+		e := &p.addrs[i]
+		if e.key != string(b) {
+			continue
+		}
+		if outlives(exp, e.expires) {
+			e.expires, e.ttl = exp, ttl
+		} else if exp.IsZero() && ttl > e.ttl {
+			e.ttl = ttl // Permanent outranks Connected; neither expires
+		}
+		return
+	}
+	ent := addrInfo{addr: a, key: string(b), ttl: ttl, expires: exp}
+	if len(p.addrs) < s.cfg.MaxAddrsPerPeer {
+		p.addrs = append(p.addrs, ent)
+		return
+	}
+	soonest := -1
+	for i := range p.addrs {
+		if p.addrs[i].expires.IsZero() {
+			continue
+		}
+		if soonest < 0 || p.addrs[i].expires.Before(p.addrs[soonest].expires) {
+			soonest = i
+		}
+	}
+	if soonest >= 0 && outlives(exp, p.addrs[soonest].expires) {
+		p.addrs[soonest] = ent
+	}
+}
+
+// SetAddrs replaces id's address set with addrs, valid for ttl; ttl <= 0
+// clears it. The return value is as for AddAddrs.
+func (s *Store) SetAddrs(id ID, addrs []multiaddr.Multiaddr, ttl time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ttl <= 0 || len(addrs) == 0 {
+		if p, ok := s.peers[id]; ok {
+			p.addrs = nil
+			s.lookup(id)
+		}
+		return true
+	}
+	p := s.lookup(id)
+	if p == nil {
+		return false
+	}
+	p.addrs = nil
+	now := s.now()
+	for _, a := range addrs {
+		s.addAddrLocked(p, a, ttl, now)
+	}
+	return true
+}
+
+// Addrs returns id's unexpired addresses, oldest first.
+func (s *Store) Addrs(id ID) []multiaddr.Multiaddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.peers[id]
+	if !ok {
+		return nil
+	}
+	pruneAddrs(p, s.now())
+	if len(p.addrs) == 0 {
+		return nil
+	}
+	out := make([]multiaddr.Multiaddr, len(p.addrs))
+	for i, a := range p.addrs {
+		out[i] = a.addr
+	}
+	return out
+}
+
+// SetProtocols replaces id's protocol list. Duplicates, empty strings and
+// IDs over 1024 bytes are dropped, as is anything past MaxProtocolsPerPeer.
+func (s *Store) SetProtocols(id ID, protos []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.lookup(id)
+	if p == nil {
+		return
+	}
+	p.protos = make([]string, 0, min(len(protos), s.cfg.MaxProtocolsPerPeer))
+	p.protoSet = make(map[string]struct{}, cap(p.protos))
+	for _, pr := range protos {
+		if len(p.protos) >= s.cfg.MaxProtocolsPerPeer {
+			break
+		}
+		if pr == "" || len(pr) > maxProtocolLen {
+			continue
+		}
+		if _, dup := p.protoSet[pr]; dup {
+			continue
+		}
+		// Clone so a substring of a large message buffer is not retained.
+		pr = strings.Clone(pr)
+		p.protos = append(p.protos, pr)
+		p.protoSet[pr] = struct{}{}
+	}
+}
+
+// Protocols returns id's protocols in the order they were set.
+func (s *Store) Protocols(id ID) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.peers[id]
+	if !ok || len(p.protos) == 0 {
+		return nil
+	}
+	return slices.Clone(p.protos)
+}
+
+// SupportsProtocol reports whether id is known to speak proto.
+func (s *Store) SupportsProtocol(id ID, proto string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.peers[id]
+	if !ok {
+		return false
+	}
+	_, ok = p.protoSet[proto]
+	return ok
+}
+
+// SetPublicKey records id's key, which must be the key id was derived
+// from (the error wraps ErrIDMismatch otherwise, or ErrStoreFull).
+func (s *Store) SetPublicKey(id ID, k PublicKey) error {
+	if !id.MatchesPublicKey(k) {
+		return fmt.Errorf("store public key for %s: %w", id.ShortString(), ErrIDMismatch)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.lookup(id)
+	if p == nil {
+		return fmt.Errorf("store public key for %s: %w", id.ShortString(), ErrStoreFull)
+	}
+	p.key = k
+	return nil
+}
+
+// PublicKey returns id's key: the stored one, else the one embedded in an
+// identity-multihash ID, else nil.
+func (s *Store) PublicKey(id ID) PublicKey {
+	s.mu.Lock()
+	p, ok := s.peers[id]
+	var k PublicKey
+	if ok {
+		k = p.key
+	}
+	s.mu.Unlock()
+	if k != nil {
+		return k
+	}
+	k, err := id.PublicKey()
+	if err != nil {
+		return nil
+	}
+	return k
+}
+
+// SetAgent records id's agent version (from identify), truncated to 256
+// bytes since it is only displayed.
+func (s *Store) SetAgent(id ID, agent string) {
+	if len(agent) > maxAgentLen {
+		agent = strings.ToValidUTF8(agent[:maxAgentLen], "")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.lookup(id); p != nil {
+		p.agent = strings.Clone(agent)
+	}
+}
+
+// Agent returns id's agent version, or "".
+func (s *Store) Agent(id ID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[id]; ok {
+		return p.agent
+	}
+	return ""
+}
+
+// RecordLatency folds a round-trip sample into id's latency estimate, an
+// exponentially weighted moving average giving the new sample weight 0.1
+// (the first sample is taken as is). Negative samples are ignored.
+func (s *Store) RecordLatency(id ID, d time.Duration) {
+	if d < 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.lookup(id)
+	if p == nil {
+		return
+	}
+	if !p.haveLatency {
+		p.latency, p.haveLatency = d, true
+		return
+	}
+	p.latency = time.Duration((1-latencySmoothing)*float64(p.latency) + latencySmoothing*float64(d))
+}
+
+// Latency returns id's latency estimate, or 0 if there is none.
+func (s *Store) Latency(id ID) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[id]; ok {
+		return p.latency
+	}
+	return 0
+}
+
+// SetSignedRecord stores envelope, the marshalled signed envelope of rec,
+// as id's peer record, unless a record with a higher Seq is already
+// stored. The caller must have verified it (OpenPeerRecord); rec.ID must
+// be id. It reports whether the record was stored. The record's addresses
+// are not added; call AddAddrs for that.
+func (s *Store) SetSignedRecord(id ID, rec *PeerRecord, envelope []byte) bool {
+	if rec == nil || rec.ID != id || len(envelope) == 0 || len(envelope) > MaxEnvelopeSize {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[id]; ok && p.haveRecord && rec.Seq < p.recordSeq {
+		return false
+	}
+	p := s.lookup(id)
+	if p == nil {
+		return false
+	}
+	p.record, p.recordSeq, p.haveRecord = bytes.Clone(envelope), rec.Seq, true
+	return true
+}
+
+// SignedRecord returns the stored signed envelope for id, or nil.
+func (s *Store) SignedRecord(id ID) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[id]; ok {
+		return bytes.Clone(p.record)
+	}
+	return nil
+}
+
+// SetConnected marks id as connected or not. Connected peers are never
+// evicted. On disconnect, addresses held with ConnectedAddrTTL fall back
+// to RecentlyConnectedAddrTTL. Marking an unknown peer disconnected does
+// nothing; marking a new peer connected fails silently if the store is
+// full of connected peers.
+func (s *Store) SetConnected(id ID, connected bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !connected {
+		if _, ok := s.peers[id]; !ok {
+			return
+		}
+	}
+	p := s.lookup(id)
+	if p == nil || p.connected == connected {
+		return
+	}
+	p.connected = connected
+	if connected {
+		s.idle.Remove(p.elem)
+		p.elem = nil
+		return
+	}
+	p.elem = s.idle.PushFront(id)
+	exp := s.now().Add(RecentlyConnectedAddrTTL)
+	for i := range p.addrs {
+		if p.addrs[i].ttl == ConnectedAddrTTL {
+			p.addrs[i].ttl, p.addrs[i].expires = RecentlyConnectedAddrTTL, exp
+		}
+	}
+}
+
+// Peers returns the stored peer IDs in byte order.
+func (s *Store) Peers() []ID {
+	s.mu.Lock()
+	out := make([]ID, 0, len(s.peers))
+	for id := range s.peers {
+		out = append(out, id)
+	}
+	s.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// Len returns the number of stored peers.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers)
+}
+
+// Remove forgets everything about id, connected or not.
+func (s *Store) Remove(id ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(id)
+}
