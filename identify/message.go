@@ -202,28 +202,30 @@ func DecodeMessage(b []byte) (*Message, error) {
 }
 
 // decodeMessage is DecodeMessage for a buffer the caller hands over: byte
-// fields of the result alias b.
+// fields of the result alias b. A first pass validates b and counts the
+// repeated fields so their slices are allocated once, at their final size.
 func decodeMessage(b []byte) (*Message, error) {
+	var addrs, protos int
+	err := walkFields(b, func(num uint64, _ []byte) {
+		switch num {
+		case fieldListenAddrs:
+			addrs++
+		case fieldProtocols:
+			protos++
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	m := new(Message)
-	for len(b) > 0 {
-		num, typ, n, err := consumeKey(b)
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
-		if typ != wireBytes || !isKnownField(num) {
-			n, err := skipField(b, num, typ, 0)
-			if err != nil {
-				return nil, err
-			}
-			b = b[n:]
-			continue
-		}
-		v, n, err := consumeBytes(b, num)
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
+	if addrs > 0 {
+		m.ListenAddrs = make([][]byte, 0, min(addrs, MaxAddrs))
+	}
+	if protos > 0 {
+		m.Protocols = make([]string, 0, min(protos, MaxProtocols))
+	}
+	// b was validated above, so this pass cannot fail.
+	_ = walkFields(b, func(num uint64, v []byte) {
 		switch num {
 		case fieldPublicKey:
 			m.PublicKey = v
@@ -244,8 +246,35 @@ func decodeMessage(b []byte) (*Message, error) {
 		case fieldSignedPeerRecord:
 			m.SignedPeerRecord = v
 		}
-	}
+	})
 	return m, nil
+}
+
+// walkFields calls fn for every known length-delimited field of b, in
+// order, skipping all other fields, and fails on malformed input.
+func walkFields(b []byte, fn func(num uint64, v []byte)) error {
+	for len(b) > 0 {
+		num, typ, n, err := consumeKey(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		if typ != wireBytes || !isKnownField(num) {
+			n, err := skipField(b, num, typ, 0)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			continue
+		}
+		v, n, err := consumeBytes(b, num)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		fn(num, v)
+	}
+	return nil
 }
 
 func isKnownField(num uint64) bool {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/mote-p2p/mote/identify"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	"github.com/mote-p2p/mote/wire"
 )
 
 // maxConcurrentPushes bounds identify pushes in flight, as go-libp2p.
@@ -72,8 +74,14 @@ func (n *Node) identifyConn(c *Conn) {
 	res, err := n.requestIdentify(ctx, c)
 	if err != nil {
 		c.idErr = err
-		n.log.Info("identify failed", "peer", c.RemotePeer(), "err", err)
 		n.emit(Event{Kind: EventIdentified, Peer: c.RemotePeer(), Conn: c, Err: err})
+		if isViolation(err) {
+			// A peer that lies about itself is not worth keeping.
+			n.log.Warn("closing connection: identify failed", "peer", c.RemotePeer(), "err", err)
+			c.Close()
+			return
+		}
+		n.log.Info("identify failed", "peer", c.RemotePeer(), "err", err)
 		return
 	}
 	n.applyIdentify(c, res)
@@ -155,19 +163,24 @@ func (n *Node) pushLoop() {
 		sem := make(chan struct{}, maxConcurrentPushes)
 		var wg sync.WaitGroup
 		for _, c := range n.Conns("") {
-			select {
-			case <-c.identified:
-			default:
-				continue // identify in progress will carry the new info
-			}
-			if !n.store.SupportsProtocol(c.RemotePeer(), identify.PushID) {
-				continue
-			}
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
+				// Whether the peer takes pushes is known once our identify
+				// of it is done; its own identify of us may already have
+				// the old info, so it cannot be skipped.
+				select {
+				case <-c.identified:
+				case <-c.Done():
+					return
+				case <-n.ctx.Done():
+					return
+				}
+				if !n.store.SupportsProtocol(c.RemotePeer(), identify.PushID) {
+					return
+				}
 				if err := n.push(c, info); err != nil {
 					n.log.Debug("identify push", "peer", c.RemotePeer(), "err", err)
 				}
@@ -186,4 +199,19 @@ func (n *Node) push(c *Conn, info *identify.Info) error {
 	}
 	s.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout))
 	return identify.Serve(transport.LazyStream(s, identify.PushID), info, c.RemoteMultiaddr())
+}
+
+// isViolation reports whether err means the peer broke the protocol (as
+// opposed to being slow or going away).
+func isViolation(err error) bool {
+	for _, target := range []error{
+		identify.ErrPeerMismatch, identify.ErrBadRecord, identify.ErrMalformed,
+		identify.ErrTooManyMessages, wire.ErrMessageTooLarge, wire.ErrVarintOverflow,
+		wire.ErrVarintNotMinimal, wire.ErrProtocolViolation,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,19 +2,36 @@ package node
 
 import (
 	"context"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/ping"
 	"github.com/mote-p2p/mote/transport"
 )
 
-func memNode(t *testing.T, mn *transport.MemNetwork, listen bool) *Node {
+// newNode starts a node that is closed at the end of the test. With mn it
+// uses the memory network, else loopback TCP. listen says whether it
+// listens.
+func newNode(t testing.TB, mn *transport.MemNetwork, listen bool, mod ...func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{MemNetwork: mn}
 	if listen {
-		cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/memory/0")}
+		a := "/ip4/127.0.0.1/tcp/0"
+		if mn != nil {
+			a = "/memory/0"
+		}
+		cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast(a)}
+	}
+	for _, f := range mod {
+		f(&cfg)
 	}
 	n, err := New(cfg)
 	if err != nil {
@@ -24,23 +41,353 @@ func memNode(t *testing.T, mn *transport.MemNetwork, listen bool) *Node {
 	return n
 }
 
-func TestSmokeMem(t *testing.T) {
-	mn := transport.NewMemNetwork()
-	a := memNode(t, mn, true)
-	b := memNode(t, mn, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := b.Connect(ctx, a.ID(), a.Addrs()...)
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// connect connects a to b and waits for identify on a's side.
+func connect(t testing.TB, ctx context.Context, a, b *Node) *Conn {
+	t.Helper()
+	c, err := a.Connect(ctx, b.ID(), b.Addrs()...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("connect: %v", err)
 	}
-	<-c.Identified()
+	select {
+	case <-c.Identified():
+	case <-ctx.Done():
+		t.Fatal("identify did not finish")
+	}
 	if err := c.IdentifyErr(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("identify: %v", err)
 	}
-	rtt, err := b.Ping(ctx, a.ID())
+	return c
+}
+
+// waitGoroutines waits until the number of goroutines is at most want.
+// Goroutines end asynchronously after Close of a peer's connection, so
+// this polls with a deadline instead of asserting at once.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := runtime.NumGoroutine()
+		if got <= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines remain, want at most %d:\n%s", got, want, buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConnectIdentifyPing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mem  bool
+	}{{"memory", true}, {"tcp", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mn *transport.MemNetwork
+			if tc.mem {
+				mn = transport.NewMemNetwork()
+			}
+			ctx := testCtx(t)
+			a := newNode(t, mn, true)
+			b := newNode(t, mn, false)
+			c := connect(t, ctx, b, a)
+			st := c.State()
+			if !st.Outbound || !st.EarlyMuxer || st.Security != "/noise" || st.Muxer != "/yamux/1.0.0" {
+				t.Errorf("state = %+v", st)
+			}
+			ps := b.Peerstore()
+			if got := ps.Agent(a.ID()); got != "mote/"+Version {
+				t.Errorf("agent = %q", got)
+			}
+			for _, p := range []string{identify.ID, identify.PushID, ping.ID} {
+				if !ps.SupportsProtocol(a.ID(), p) {
+					t.Errorf("peerstore: %s not supported by a (have %v)", p, ps.Protocols(a.ID()))
+				}
+			}
+			if len(ps.SignedRecord(a.ID())) == 0 {
+				t.Errorf("no signed peer record of a")
+			}
+			if _, err := b.Ping(ctx, a.ID()); err != nil {
+				t.Fatal(err)
+			}
+			if ps.Latency(a.ID()) <= 0 {
+				t.Errorf("latency not recorded")
+			}
+			// The listener identified the dialer too.
+			waitFor(t, func() bool { return a.Peerstore().Agent(b.ID()) != "" })
+			// A second Connect reuses the connection.
+			c2, err := b.Connect(ctx, a.ID())
+			if err != nil || c2 != c {
+				t.Errorf("second connect = %p, %v; want the first connection %p", c2, err, c)
+			}
+		})
+	}
+}
+
+// waitFor polls cond for up to 10 s; for effects that happen on another
+// goroutine with no event to wait on.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true)
+	b := newNode(t, mn, false)
+	sub := b.Subscribe(8)
+	defer sub.Close()
+	c := connect(t, ctx, b, a)
+	a.Close()
+	var kinds []EventKind
+	for len(kinds) < 3 {
+		select {
+		case e := <-sub.C:
+			if e.Peer != a.ID() || e.Conn != c {
+				t.Errorf("event %v for %s/%p, want %s/%p", e.Kind, e.Peer, e.Conn, a.ID(), c)
+			}
+			kinds = append(kinds, e.Kind)
+		case <-ctx.Done():
+			t.Fatalf("events so far %v", kinds)
+		}
+	}
+	want := []EventKind{EventConnected, EventIdentified, EventDisconnected}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("events = %v, want %v", kinds, want)
+		}
+	}
+	if len(b.Peers()) != 0 {
+		t.Errorf("peers after disconnect = %v", b.Peers())
+	}
+}
+
+func TestStreamsAndHandlers(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true)
+	b := newNode(t, mn, false)
+	a.SetHandler("/echo/1.0.0", func(s *Stream) {
+		defer s.Close()
+		io.Copy(s, s)
+	})
+	connect(t, ctx, b, a)
+
+	// Known protocol: optimistic selection.
+	s, err := b.NewStream(ctx, a.ID(), "/echo/1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log(rtt, b.Peerstore().Agent(a.ID()), b.Peerstore().Protocols(a.ID()), c.State())
+	if _, err := s.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWrite()
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	s.Close()
+
+	// Unknown to the peerstore: negotiated one by one, first refused.
+	s, err = b.NewStream(ctx, a.ID(), "/nope/1.0.0", "/echo/1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Protocol() != "/echo/1.0.0" {
+		t.Errorf("protocol = %s", s.Protocol())
+	}
+	s.Close()
+
+	// Not supported at all.
+	_, err = b.NewStream(ctx, a.ID(), "/nope/1.0.0")
+	if err == nil || !strings.Contains(err.Error(), "/nope/1.0.0") {
+		t.Fatalf("unsupported protocol: err = %v", err)
+	}
+}
+
+func TestIdentifyPush(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true)
+	b := newNode(t, mn, false)
+	connect(t, ctx, b, a)
+	a.SetHandler("/new/1.0.0", func(s *Stream) { s.Close() })
+	waitFor(t, func() bool { return b.Peerstore().SupportsProtocol(a.ID(), "/new/1.0.0") })
+	a.RemoveHandler("/new/1.0.0")
+	waitFor(t, func() bool { return !b.Peerstore().SupportsProtocol(a.ID(), "/new/1.0.0") })
+	// Pushes carry the full set (go-libp2p replaces it).
+	if !b.Peerstore().SupportsProtocol(a.ID(), ping.ID) {
+		t.Errorf("push lost the other protocols: %v", b.Peerstore().Protocols(a.ID()))
+	}
+	// New listen addresses are pushed too.
+	if err := a.Listen(ma.StringCast("/memory/0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(b.Peerstore().Addrs(a.ID())) == 2 })
+}
+
+func TestWrongPeerID(t *testing.T) {
+	ctx := testCtx(t)
+	a := newNode(t, nil, true)
+	b := newNode(t, nil, false)
+	other, err := peer.GenerateEd25519(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := peer.IDFromPublicKey(other.Public())
+	_, err = b.Connect(ctx, wrong, a.Addrs()...)
+	if err == nil {
+		t.Fatal("connect to the wrong peer ID succeeded")
+	}
+	for _, id := range []peer.ID{wrong, a.ID()} {
+		if !strings.Contains(err.Error(), id.String()) {
+			t.Errorf("error %q does not name %s", err, id)
+		}
+	}
+	// A retry is refused by the backoff, without dialing.
+	if _, err := b.Connect(ctx, wrong); !errors.Is(err, ErrDialBackoff) {
+		t.Errorf("second connect: err = %v, want ErrDialBackoff", err)
+	}
+	// a keeps serving.
+	connect(t, ctx, b, a)
+}
+
+func TestConcurrentConnectDialsOnce(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true)
+	b := newNode(t, mn, false)
+	b.Peerstore().AddAddrs(a.ID(), a.Addrs(), peer.TempAddrTTL)
+	conns := make(chan *Conn, 8)
+	for range 8 {
+		go func() {
+			c, err := b.Connect(ctx, a.ID())
+			if err != nil {
+				t.Error(err)
+			}
+			conns <- c
+		}()
+	}
+	first := <-conns
+	for range 7 {
+		if c := <-conns; c != first {
+			t.Errorf("concurrent connects returned different connections")
+		}
+	}
+	if n := len(b.Conns(a.ID())); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+func TestInboundConnLimit(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true, func(c *Config) { c.MaxInboundConns = 2 })
+	connect(t, ctx, newNode(t, mn, false), a)
+	connect(t, ctx, newNode(t, mn, false), a)
+	third := newNode(t, mn, false)
+	c, err := third.Connect(ctx, a.ID(), a.Addrs()...)
+	if err == nil {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("connection beyond the inbound limit stayed open")
+		}
+	}
+	if n := len(a.Peers()); n != 2 {
+		t.Errorf("a has %d peers, want 2", n)
+	}
+}
+
+func TestInboundStreamLimit(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true, func(c *Config) { c.MaxInboundStreams = 3 })
+	b := newNode(t, mn, false)
+	release := make(chan struct{})
+	a.SetHandler("/hold", func(s *Stream) {
+		s.Write([]byte{1})
+		<-release
+		s.Close()
+	})
+	defer close(release)
+	connect(t, ctx, b, a)
+	// identify's own inbound stream may still be open; the limit counts
+	// every inbound stream, so hold until two /hold streams are served.
+	var held []*Stream
+	for i := 0; i < 2; i++ {
+		s, err := b.NewStream(ctx, a.ID(), "/hold")
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(s, one); err != nil {
+			t.Fatalf("held stream %d: %v", i, err)
+		}
+		held = append(held, s)
+	}
+	// Streams beyond the limit fail; earlier ones are untouched.
+	refused := 0
+	for i := 0; i < 2; i++ {
+		s, err := b.NewStream(ctx, a.ID(), "/hold")
+		if err != nil {
+			refused++
+			continue
+		}
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(s, one); err != nil {
+			refused++
+		}
+		s.Reset()
+	}
+	if refused == 0 {
+		t.Fatal("no stream was refused beyond MaxInboundStreams")
+	}
+	for _, s := range held {
+		s.Reset()
+	}
+}
+
+func TestCloseEndsGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	func() {
+		mn := transport.NewMemNetwork()
+		ctx := testCtx(t)
+		a, err := New(Config{MemNetwork: mn, ListenAddrs: []ma.Multiaddr{ma.StringCast("/memory/0")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var others []*Node
+		for range 5 {
+			b, err := New(Config{MemNetwork: mn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			others = append(others, b)
+			connect(t, ctx, b, a)
+			if _, err := b.Ping(ctx, a.ID()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.Close()
+		for _, b := range others {
+			b.Close()
+		}
+	}()
+	waitGoroutines(t, base)
 }

@@ -51,15 +51,17 @@ func IDFromPublicKey(k PublicKey) ID {
 	if k == nil {
 		return ""
 	}
-	pb := MarshalPublicKey(k)
-	if len(pb) <= maxInlineKeyLen {
-		b := make([]byte, 0, 2+len(pb))
-		b = append(b, mhIdentity, byte(len(pb)))
-		return ID(append(b, pb...))
+	t, raw := k.Type(), k.Raw()
+	if n := keyLen(t, raw); n <= maxInlineKeyLen {
+		// Build the identity multihash in place: one allocation, for
+		// the string, on this hot path (every handshake and DHT reply).
+		var buf [2 + maxInlineKeyLen]byte
+		b := append(buf[:0], mhIdentity, byte(n))
+		return ID(appendKey(b, t, raw))
 	}
-	sum := sha256.Sum256(pb)
-	b := make([]byte, 0, 2+sha256.Size)
-	b = append(b, mhSHA256, sha256.Size)
+	sum := sha256.Sum256(marshalKey(t, raw))
+	var buf [2 + sha256.Size]byte
+	b := append(buf[:0], mhSHA256, sha256.Size)
 	return ID(append(b, sum[:]...))
 }
 

@@ -32,11 +32,19 @@ func MarshalPublicKey(k PublicKey) []byte {
 }
 
 func marshalKey(t KeyType, data []byte) []byte {
+	return appendKey(make([]byte, 0, keyLen(t, data)), t, data)
+}
+
+// keyLen is the size of the key protobuf for t and data.
+func keyLen(t KeyType, data []byte) int {
+	return 2 + uvarintLen(uint64(int64(t))) + uvarintLen(uint64(len(data))) + len(data)
+}
+
+// appendKey appends the key protobuf for t and data to b.
+func appendKey(b []byte, t KeyType, data []byte) []byte {
 	// An enum is an int32 on the wire; negative values sign-extend to 64
 	// bits, which uint64(int64(t)) reproduces.
-	v := uint64(int64(t))
-	b := make([]byte, 0, 2+uvarintLen(v)+uvarintLen(uint64(len(data)))+len(data))
-	b = appendVarintField(b, 1, v)
+	b = appendVarintField(b, 1, uint64(int64(t)))
 	return appendBytesField(b, 2, data)
 }
 

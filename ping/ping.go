@@ -100,6 +100,9 @@ func serve(s Stream, idle, total time.Duration) (err error) {
 			return fmt.Errorf("ping: read payload %d: %w", round, err)
 		}
 		if _, err := s.Write(buf[:]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("ping: echo payload %d: stream limit %s reached: %w", round, total, err)
+			}
 			return fmt.Errorf("ping: echo payload %d: %w", round, err)
 		}
 	}

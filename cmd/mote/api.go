@@ -146,8 +146,16 @@ func swarmConnect(ctx context.Context, n *node.Node, args []string) ([]string, e
 		if err != nil {
 			return nil, err
 		}
-		if _, err := n.Connect(ctx, id, addr); err != nil {
+		c, err := n.Connect(ctx, id, addr)
+		if err != nil {
 			return nil, err
+		}
+		// Like go-libp2p's host.Connect, wait for identify: afterwards the
+		// peer has registered the connection too, and its agent is known.
+		select {
+		case <-c.Identified():
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect %s: waiting for identify: %w", id, ctx.Err())
 		}
 		out = append(out, "connect "+id.String()+" success")
 	}

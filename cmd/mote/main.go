@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -55,11 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "daemon":
 		err = cmdDaemon(rest, stdout, stderr)
 	case "id":
-		err = cmdID(rest, stdout)
+		err = cmdID(rest, stdout, stderr)
 	case "swarm":
-		err = cmdSwarm(rest, stdout)
+		err = cmdSwarm(rest, stdout, stderr)
 	case "ping":
-		err = cmdPing(rest, stdout)
+		err = cmdPing(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mote", node.Version)
 	case "help", "-h", "--help":
@@ -68,8 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mote: unknown command %q\n%s", cmd, usage)
 		return 2
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+		return 2 // the flag package has printed the error and the usage
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
@@ -84,20 +85,32 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
-func newFlags(name string) *flag.FlagSet {
+// errUsage marks a command-line error already reported by the flag package.
+var errUsage = errors.New("usage error")
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("mote "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	return fs
 }
 
+// parseFlags parses args; errors other than -h are marked errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return err
+}
+
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("daemon")
+	fs := newFlags("daemon", stderr)
 	repo := fs.String("repo", defaultRepoDir(), "repo directory")
 	var listen, bootstrap multiFlag
 	fs.Var(&listen, "listen", "listen address (repeatable; default from the repo config, /ip4/0.0.0.0/tcp/4001)")
 	fs.Var(&bootstrap, "bootstrap", "peer to connect to at start, MULTIADDR/p2p/<id> (repeatable)")
 	verbose := fs.Bool("v", false, "log connection events")
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	key, cfg, err := openRepo(*repo)
@@ -164,15 +177,20 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdID(args []string, stdout io.Writer) error {
-	fs := newFlags("id")
+func cmdID(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("id", stderr)
 	repo := fs.String("repo", defaultRepoDir(), "repo directory")
 	asJSON := fs.Bool("json", false, "print addresses, agent and protocols of the running daemon as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if !*asJSON {
-		key, _, err := peer.LoadOrCreateKey(*repo + "/" + keyFile)
+		// Reading the ID must not create an identity (in a mistyped repo).
+		path := filepath.Join(*repo, keyFile)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no repo at %s (mote daemon --repo %s creates one)", *repo, *repo)
+		}
+		key, _, err := peer.LoadOrCreateKey(path)
 		if err != nil {
 			return err
 		}
@@ -192,13 +210,16 @@ func cmdID(args []string, stdout io.Writer) error {
 	return enc.Encode(info)
 }
 
-func cmdSwarm(args []string, stdout io.Writer) error {
+func cmdSwarm(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("swarm: want a subcommand: peers, connect")
 	}
-	fs := newFlags("swarm " + args[0])
+	if args[0] != "peers" && args[0] != "connect" {
+		return fmt.Errorf("swarm: unknown subcommand %q (want peers or connect)", args[0])
+	}
+	fs := newFlags("swarm "+args[0], stderr)
 	repo := fs.String("repo", defaultRepoDir(), "repo directory")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	c, err := newAPIClient(*repo)
@@ -228,11 +249,11 @@ func cmdSwarm(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func cmdPing(args []string, stdout io.Writer) error {
-	fs := newFlags("ping")
+func cmdPing(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ping", stderr)
 	count := fs.Int("n", 10, "number of pings")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

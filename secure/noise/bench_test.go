@@ -94,3 +94,39 @@ func BenchmarkThroughputSmallWrites(b *testing.B) {
 	ci, cr := tcpPair(b)
 	benchThroughput(b, ci, cr, 1<<10)
 }
+
+func BenchmarkHandshakeTCP(b *testing.B) {
+	ti, tr := newTransport(b, "/yamux/1.0.0"), newTransport(b, "/yamux/1.0.0")
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, err = tr.SecureInbound(ctx, c)
+			c.Close()
+			done <- err
+		}
+	}()
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ti.SecureOutbound(ctx, c, tr.LocalPeer()); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

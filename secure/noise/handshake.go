@@ -22,12 +22,12 @@ const maxHandshakePayload = maxMsg - dhLen - (dhLen + tagLen) - tagLen
 
 // handshake is the Noise XX HandshakeState for one connection.
 type handshake struct {
-	ss    symmetricState
-	s, e  *ecdh.PrivateKey
-	re    *ecdh.PublicKey
-	rs    *ecdh.PublicKey
-	hdr   [2]byte
-	bufp  *[]byte // pooled message buffer
+	ss   symmetricState
+	s, e *ecdh.PrivateKey
+	re   *ecdh.PublicKey
+	rs   *ecdh.PublicKey
+	hdr  [2]byte
+	bufp *[]byte // pooled message buffer
 }
 
 // dh runs X25519 and mixes the result into the chaining key. X25519 with
@@ -244,6 +244,11 @@ func (hs *handshake) runInitiator(conn net.Conn, payload []byte, expected peer.I
 // runResponder: -> e; <- e, ee, s, es; -> s, se.
 func (hs *handshake) runResponder(conn net.Conn, payload []byte) (ri remoteInfo, err error) {
 	ss := &hs.ss
+	// The ephemeral key does not depend on message 1: generate it while
+	// the initiator is still producing and sending that message.
+	if hs.e, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
+		return ri, fmt.Errorf("noise: generate ephemeral key: %w", err)
+	}
 
 	// Message 1: e, payload (empty for libp2p; mixed in, otherwise ignored).
 	m, err := hs.readMsg(conn)
@@ -262,9 +267,6 @@ func (hs *handshake) runResponder(conn net.Conn, payload []byte) (ri remoteInfo,
 	}
 
 	// Message 2: e, ee, s, es, payload.
-	if hs.e, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
-		return ri, fmt.Errorf("noise: generate ephemeral key: %w", err)
-	}
 	b := hs.buf(2 + dhLen + dhLen + tagLen + len(payload) + tagLen)[:2]
 	epub := hs.e.PublicKey().Bytes()
 	b = append(b, epub...)

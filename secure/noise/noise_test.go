@@ -159,10 +159,10 @@ func checkSession(t *testing.T, a, b *Conn, ti, tr *Transport) {
 		t.Fatal("remote public keys wrong")
 	}
 	for _, tc := range []struct {
-		name         string
-		size, chunk  int
-		rsize        int
-		aToB         bool
+		name        string
+		size, chunk int
+		rsize       int
+		aToB        bool
 	}{
 		{"small", 100, 100, 4096, true},
 		{"small-back", 100, 100, 4096, false},

@@ -1,0 +1,364 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/multiformats/go-multiaddr"
+)
+
+// testStore returns a store whose clock only moves when the test says so.
+func testStore(cfg StoreConfig) (*Store, *time.Time) {
+	s := NewStore(cfg)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	return s, &now
+}
+
+func tid(n byte) ID { return IDFromPublicKey(testKey(n).Public()) }
+
+func addrStrings(as []multiaddr.Multiaddr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
+}
+
+func TestStoreDefaults(t *testing.T) {
+	s := NewStore(StoreConfig{MaxPeers: -1})
+	if s.cfg.MaxPeers != DefaultMaxPeers || s.cfg.MaxAddrsPerPeer != DefaultMaxAddrsPerPeer || s.cfg.MaxProtocolsPerPeer != DefaultMaxProtocolsPerPeer {
+		t.Fatalf("defaults not applied: %+v", s.cfg)
+	}
+}
+
+func TestStoreAddrTTL(t *testing.T) {
+	s, now := testStore(StoreConfig{})
+	id := tid(1)
+	a1, a2, a3 := mustAddr(t, "/ip4/192.0.2.1/tcp/1"), mustAddr(t, "/ip4/192.0.2.2/tcp/2"), mustAddr(t, "/ip4/192.0.2.3/tcp/3")
+
+	s.AddAddrs(id, []multiaddr.Multiaddr{a1}, TempAddrTTL)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a2}, RecentlyConnectedAddrTTL)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a3}, PermanentAddrTTL)
+	// A shorter TTL must not shorten a2's life.
+	s.AddAddrs(id, []multiaddr.Multiaddr{a2}, time.Second)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a1}, 0) // no-op
+
+	steps := []struct {
+		advance time.Duration
+		want    []string
+	}{
+		{0, []string{a1.String(), a2.String(), a3.String()}},
+		{TempAddrTTL - time.Nanosecond, []string{a1.String(), a2.String(), a3.String()}},
+		{time.Nanosecond, []string{a2.String(), a3.String()}},
+		{RecentlyConnectedAddrTTL, []string{a3.String()}},
+		{100 * 365 * 24 * time.Hour, []string{a3.String()}},
+	}
+	for i, st := range steps {
+		*now = now.Add(st.advance)
+		if got := addrStrings(s.Addrs(id)); !slices.Equal(got, st.want) {
+			t.Errorf("step %d: Addrs = %v, want %v", i, got, st.want)
+		}
+	}
+	// Re-adding an expired address revives it with the new TTL.
+	s.AddAddrs(id, []multiaddr.Multiaddr{a1}, time.Minute)
+	if got := len(s.Addrs(id)); got != 2 {
+		t.Errorf("after re-add: %d addrs, want 2", got)
+	}
+	if s.Addrs(tid(99)) != nil {
+		t.Error("unknown peer has addresses")
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len = %d; reads or no-op writes created peers", s.Len())
+	}
+}
+
+func TestStoreSetAddrs(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	id := tid(1)
+	a1, a2 := mustAddr(t, "/ip4/192.0.2.1/tcp/1"), mustAddr(t, "/ip4/192.0.2.2/tcp/2")
+	s.AddAddrs(id, []multiaddr.Multiaddr{a1}, PermanentAddrTTL)
+	s.SetAddrs(id, []multiaddr.Multiaddr{a2, a2, nil}, TempAddrTTL)
+	if got := addrStrings(s.Addrs(id)); !slices.Equal(got, []string{a2.String()}) {
+		t.Errorf("after SetAddrs: %v", got)
+	}
+	s.SetAddrs(id, nil, TempAddrTTL)
+	if got := s.Addrs(id); got != nil {
+		t.Errorf("after clearing: %v", got)
+	}
+	s.SetAddrs(tid(2), nil, 0)
+	if s.Len() != 1 {
+		t.Errorf("clearing an unknown peer created it")
+	}
+}
+
+func TestStoreConnectedTTL(t *testing.T) {
+	s, now := testStore(StoreConfig{})
+	id := tid(1)
+	a1, a2 := mustAddr(t, "/ip4/192.0.2.1/tcp/1"), mustAddr(t, "/ip4/192.0.2.2/tcp/2")
+	s.SetConnected(id, true)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a1}, ConnectedAddrTTL)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a2}, PermanentAddrTTL)
+	*now = now.Add(1000 * time.Hour)
+	if len(s.Addrs(id)) != 2 {
+		t.Fatal("connected addresses expired")
+	}
+	s.SetConnected(id, false)
+	*now = now.Add(RecentlyConnectedAddrTTL - time.Second)
+	if len(s.Addrs(id)) != 2 {
+		t.Fatal("recently connected address expired early")
+	}
+	*now = now.Add(time.Second)
+	if got := addrStrings(s.Addrs(id)); !slices.Equal(got, []string{a2.String()}) {
+		t.Errorf("after RecentlyConnectedAddrTTL: %v", got)
+	}
+	s.SetConnected(tid(5), false)
+	if s.Len() != 1 {
+		t.Error("disconnecting an unknown peer created it")
+	}
+}
+
+func TestStoreMaxAddrs(t *testing.T) {
+	s, _ := testStore(StoreConfig{MaxAddrsPerPeer: 3})
+	id := tid(1)
+	var addrs []multiaddr.Multiaddr
+	for i := 0; i < 6; i++ {
+		addrs = append(addrs, mustAddr(t, fmt.Sprintf("/ip4/192.0.2.%d/tcp/1", i)))
+	}
+	s.AddAddrs(id, addrs[:1], time.Minute)
+	s.AddAddrs(id, addrs[1:3], time.Hour)
+	// Full: a shorter-lived address is dropped, a longer-lived one
+	// replaces the address expiring soonest (addrs[0]).
+	s.AddAddrs(id, addrs[3:4], time.Second)
+	s.AddAddrs(id, addrs[4:5], PermanentAddrTTL)
+	want := []string{addrs[4].String(), addrs[1].String(), addrs[2].String()}
+	if got := addrStrings(s.Addrs(id)); !slices.Equal(got, want) {
+		t.Errorf("Addrs = %v, want %v", got, want)
+	}
+	s.SetAddrs(id, addrs, time.Hour)
+	if got := len(s.Addrs(id)); got != 3 {
+		t.Errorf("SetAddrs kept %d addrs, want 3", got)
+	}
+}
+
+func TestStoreEviction(t *testing.T) {
+	s, _ := testStore(StoreConfig{MaxPeers: 3})
+	a := []multiaddr.Multiaddr{mustAddr(t, "/ip4/192.0.2.1/tcp/1")}
+	for n := byte(1); n <= 3; n++ {
+		if !s.AddAddrs(tid(n), a, time.Hour) {
+			t.Fatalf("peer %d refused", n)
+		}
+	}
+	s.SetAgent(tid(1), "touch") // 2 is now the least recently updated
+	s.AddAddrs(tid(4), a, time.Hour)
+	if got, want := s.Peers(), sortedIDs(tid(1), tid(3), tid(4)); !slices.Equal(got, want) {
+		t.Fatalf("after eviction Peers = %v, want %v", got, want)
+	}
+
+	// Connected peers are never evicted.
+	s.SetConnected(tid(1), true)
+	s.SetConnected(tid(3), true)
+	s.AddAddrs(tid(5), a, time.Hour) // evicts 4, the only idle peer
+	if got, want := s.Peers(), sortedIDs(tid(1), tid(3), tid(5)); !slices.Equal(got, want) {
+		t.Fatalf("Peers = %v, want %v", got, want)
+	}
+	s.SetConnected(tid(5), true)
+	if s.AddAddrs(tid(6), a, time.Hour) {
+		t.Error("AddAddrs accepted a peer into a store full of connected peers")
+	}
+	if err := s.SetPublicKey(tid(6), testKey(6).Public()); !errors.Is(err, ErrStoreFull) {
+		t.Errorf("SetPublicKey: %v, want ErrStoreFull", err)
+	}
+	s.SetProtocols(tid(6), []string{"/x"})
+	s.SetAgent(tid(6), "x")
+	s.RecordLatency(tid(6), time.Second)
+	s.SetConnected(tid(6), true)
+	if s.SetSignedRecord(tid(6), &PeerRecord{ID: tid(6)}, []byte{1}) {
+		t.Error("SetSignedRecord accepted a peer into a full store")
+	}
+	if s.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", s.Len())
+	}
+	// Once a peer disconnects it becomes evictable again.
+	s.SetConnected(tid(3), false)
+	if !s.AddAddrs(tid(6), a, time.Hour) {
+		t.Fatal("peer refused after a disconnect freed a slot")
+	}
+	if got, want := s.Peers(), sortedIDs(tid(1), tid(5), tid(6)); !slices.Equal(got, want) {
+		t.Fatalf("Peers = %v, want %v", got, want)
+	}
+	s.Remove(tid(1))
+	s.Remove(tid(1))
+	if s.Len() != 2 {
+		t.Errorf("Len after Remove = %d", s.Len())
+	}
+}
+
+func sortedIDs(ids ...ID) []ID {
+	slices.Sort(ids)
+	return ids
+}
+
+func TestStoreRejectsInvalidID(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	if s.AddAddrs("garbage", []multiaddr.Multiaddr{mustAddr(t, "/ip4/192.0.2.1/tcp/1")}, time.Hour) {
+		t.Error("invalid ID accepted")
+	}
+	s.SetAgent("", "x")
+	if s.Len() != 0 {
+		t.Errorf("Len = %d", s.Len())
+	}
+}
+
+func TestStoreProtocols(t *testing.T) {
+	s, _ := testStore(StoreConfig{MaxProtocolsPerPeer: 3})
+	id := tid(1)
+	s.SetProtocols(id, []string{"/a", "", "/a", strings.Repeat("x", 2000), "/b", "/c", "/d"})
+	if got, want := s.Protocols(id), []string{"/a", "/b", "/c"}; !slices.Equal(got, want) {
+		t.Errorf("Protocols = %v, want %v", got, want)
+	}
+	if !s.SupportsProtocol(id, "/b") || s.SupportsProtocol(id, "/d") || s.SupportsProtocol(tid(2), "/a") {
+		t.Error("SupportsProtocol wrong")
+	}
+	got := s.Protocols(id)
+	got[0] = "/mutated"
+	if s.Protocols(id)[0] != "/a" {
+		t.Error("Protocols returned internal state")
+	}
+	s.SetProtocols(id, nil)
+	if s.Protocols(id) != nil || s.SupportsProtocol(id, "/a") {
+		t.Error("SetProtocols(nil) did not clear")
+	}
+}
+
+func TestStorePublicKey(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	ed := testKey(1).Public()
+	edID := IDFromPublicKey(ed)
+	if got := s.PublicKey(edID); !KeyEqual(got, ed) {
+		t.Error("key not extracted from identity ID")
+	}
+	rsaPub := testRSAKey(t).Public()
+	rsaID := IDFromPublicKey(rsaPub)
+	if s.PublicKey(rsaID) != nil {
+		t.Error("key invented for a hashed ID")
+	}
+	if err := s.SetPublicKey(rsaID, ed); !errors.Is(err, ErrIDMismatch) {
+		t.Errorf("mismatched key: %v", err)
+	}
+	if err := s.SetPublicKey(rsaID, nil); !errors.Is(err, ErrIDMismatch) {
+		t.Errorf("nil key: %v", err)
+	}
+	if err := s.SetPublicKey(rsaID, rsaPub); err != nil {
+		t.Fatal(err)
+	}
+	if !KeyEqual(s.PublicKey(rsaID), rsaPub) {
+		t.Error("stored key not returned")
+	}
+}
+
+func TestStoreAgentLatency(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	id := tid(1)
+	s.SetAgent(id, "kubo/0.43.0")
+	if s.Agent(id) != "kubo/0.43.0" || s.Agent(tid(2)) != "" {
+		t.Error("Agent wrong")
+	}
+	s.SetAgent(id, strings.Repeat("é", 200)) // 400 bytes, cut mid-rune
+	if a := s.Agent(id); len(a) > maxAgentLen || !strings.HasPrefix(a, "éé") || strings.ContainsRune(a, '\uFFFD') {
+		t.Errorf("long agent stored as %d bytes %q", len(a), a)
+	}
+
+	if s.Latency(id) != 0 {
+		t.Error("latency before any sample")
+	}
+	samples := []struct{ in, want time.Duration }{
+		{100 * time.Millisecond, 100 * time.Millisecond},
+		{200 * time.Millisecond, 110 * time.Millisecond},
+		{-time.Second, 110 * time.Millisecond},
+		{110 * time.Millisecond, 110 * time.Millisecond},
+	}
+	for i, sm := range samples {
+		s.RecordLatency(id, sm.in)
+		if got := s.Latency(id); got != sm.want {
+			t.Errorf("sample %d: Latency = %v, want %v", i, got, sm.want)
+		}
+	}
+}
+
+func TestStoreSignedRecord(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	k := testKey(1)
+	id := IDFromPublicKey(k.Public())
+	seal := func(seq uint64) (*PeerRecord, []byte) {
+		r := &PeerRecord{ID: id, Seq: seq}
+		b, err := SealPeerRecord(k, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, b
+	}
+	r5, e5 := seal(5)
+	r4, e4 := seal(4)
+	r6, e6 := seal(6)
+	steps := []struct {
+		rec  *PeerRecord
+		env  []byte
+		ok   bool
+		want []byte
+	}{
+		{r5, e5, true, e5},
+		{r4, e4, false, e5},
+		{r5, e5, true, e5},
+		{r6, e6, true, e6},
+		{&PeerRecord{ID: tid(2), Seq: 9}, e6, false, e6},
+		{nil, e6, false, e6},
+		{r6, nil, false, e6},
+	}
+	for i, st := range steps {
+		if got := s.SetSignedRecord(id, st.rec, st.env); got != st.ok {
+			t.Errorf("step %d: SetSignedRecord = %v, want %v", i, got, st.ok)
+		}
+		if got := s.SignedRecord(id); string(got) != string(st.want) {
+			t.Errorf("step %d: wrong record stored", i)
+		}
+	}
+	if s.SignedRecord(tid(3)) != nil {
+		t.Error("record for unknown peer")
+	}
+}
+
+func TestStoreConcurrent(t *testing.T) {
+	s := NewStore(StoreConfig{MaxPeers: 8})
+	a := []multiaddr.Multiaddr{mustAddr(t, "/ip4/192.0.2.1/tcp/1")}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				id := tid(byte((g*31 + i) % 16))
+				s.AddAddrs(id, a, time.Hour)
+				s.SetProtocols(id, []string{"/p"})
+				s.RecordLatency(id, time.Millisecond)
+				s.SetConnected(id, i%3 == 0)
+				_ = s.Addrs(id)
+				_ = s.SupportsProtocol(id, "/p")
+				_ = s.PublicKey(id)
+				_ = s.Peers()
+				if i%50 == 0 {
+					s.Remove(id)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if s.Len() > 8 {
+		t.Fatalf("Len = %d exceeds MaxPeers", s.Len())
+	}
+}
