@@ -196,3 +196,56 @@ func TestKuboDialsMote(t *testing.T) {
 		t.Errorf("mote has %d connections to kubo, want 1 (reused)", got)
 	}
 }
+
+// TestIdentifyPushToKubo: when mote's protocols change, Kubo learns the
+// new set by identify push, without a new connection. (The other
+// direction needs Kubo's own protocols or addresses to change at run
+// time, which its CLI cannot do on loopback: `ipfs p2p listen` serves
+// every /x/ protocol through one prefix handler registered at start.)
+func TestIdentifyPushToKubo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	k := startKuboT(t, ctx, KuboOptions{})
+	n := startMote(t)
+	id, addr := splitAddr(t, k.TCPAddr())
+	c, err := n.Connect(ctx, id, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdentified(t, ctx, c)
+	// Kubo identifies us in the background; wait until it has, so that
+	// what it shows afterwards can only come from a push.
+	pollUntil(t, ctx, "kubo identified mote", func() bool {
+		info, err := k.IDOf(ctx, n.ID().String())
+		return err == nil && info.AgentVersion != ""
+	})
+	const proto = "/mote/push-test/1.0.0"
+	n.SetHandler(proto, func(s *node.Stream) { s.Close() })
+	pollUntil(t, ctx, "kubo learns mote's new protocol by push", func() bool {
+		info, err := k.IDOf(ctx, n.ID().String())
+		return err == nil && slices.Contains(info.Protocols, proto)
+	})
+	n.RemoveHandler(proto)
+	pollUntil(t, ctx, "kubo learns mote dropped the protocol", func() bool {
+		info, err := k.IDOf(ctx, n.ID().String())
+		return err == nil && !slices.Contains(info.Protocols, proto) && slices.Contains(info.Protocols, ping.ID)
+	})
+	if got := len(n.Conns(id)); got != 1 {
+		t.Errorf("%d connections to kubo, want the one we opened", got)
+	}
+}
+
+// pollUntil retries cond until it holds; for state that another process
+// changes, where there is no event to wait on.
+func pollUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		}
+	}
+}

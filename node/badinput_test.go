@@ -186,4 +186,3 @@ func TestIdentifyLiesCloseConnection(t *testing.T) {
 		})
 	}
 }
-

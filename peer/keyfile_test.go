@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -97,5 +99,28 @@ func checkMode(t *testing.T, path string, want os.FileMode) {
 	}
 	if got := st.Mode().Perm(); got != want {
 		t.Errorf("%s mode %o, want %o", path, got, want)
+	}
+}
+
+// TestCreateKeyNoClobber covers the create race: the no-replace write used
+// by LoadOrCreateKey must fail, not overwrite, when another process has
+// created the key file in the meantime.
+func TestCreateKeyNoClobber(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	first := testKey(1)
+	if err := writeKey(path, first, false); err != nil {
+		t.Fatal(err)
+	}
+	err := writeKey(path, testKey(2), false)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second create: err = %v, want fs.ErrExist", err)
+	}
+	k, created, err := LoadOrCreateKey(path)
+	if err != nil || created || !KeyEqual(k.Public(), first.Public()) {
+		t.Fatalf("key was replaced (created=%v, err=%v)", created, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
 	}
 }

@@ -20,9 +20,9 @@ type lazySelect struct {
 	wmu   sync.Mutex
 	wrote atomic.Bool
 
-	rmu  sync.Mutex
+	rmu      sync.Mutex
 	answered atomic.Bool
-	rerr error // answer of the peer; set before answered is
+	rerr     error // answer of the peer; set before answered is
 }
 
 // write sends b, preceded by the proposal the first time.

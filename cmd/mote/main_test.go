@@ -1,0 +1,625 @@
+//go:build unix
+
+// End-to-end tests of the mote command, run as real processes: the test
+// binary re-executes itself with MOTE_TEST_MAIN=1, which makes TestMain
+// behave as the mote command. Unix only, for the signals.
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mote-p2p/mote/node"
+	"github.com/mote-p2p/mote/peer"
+)
+
+const childEnvVar = "MOTE_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnvVar) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	startTimeout = 60 * time.Second // a daemon built with -race may start slowly
+	stopTimeout  = 10 * time.Second // "promptly"
+	cmdTimeout   = 60 * time.Second
+	outputLimit  = 1 << 20
+)
+
+// moteExe is the test binary, which acts as mote when re-executed.
+func moteExe(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("test executable: %v", err)
+	}
+	return exe
+}
+
+// childEnv is the environment of a mote process: ours without MOTE_PATH
+// (so --repo or HOME decide), plus extra ("K=V").
+func childEnv(extra ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "MOTE_PATH=") || strings.HasPrefix(kv, childEnvVar+"=")
+	})
+	return append(append(env, childEnvVar+"=1"), extra...)
+}
+
+// outBuf is a bounded, concurrency-safe output buffer. Every write closes
+// the channel returned by the last snapshot, so waiters need not poll.
+type outBuf struct {
+	mu      sync.Mutex
+	b       []byte
+	dropped int
+	changed chan struct{}
+}
+
+func newOutBuf() *outBuf { return &outBuf{changed: make(chan struct{})} }
+
+// Write keeps the first outputLimit bytes and counts the rest.
+func (o *outBuf) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := min(len(p), outputLimit-len(o.b))
+	o.b = append(o.b, p[:n]...)
+	o.dropped += len(p) - n
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// snapshot returns the output so far and a channel closed by the next write.
+func (o *outBuf) snapshot() (string, <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := string(o.b)
+	if o.dropped > 0 {
+		s += fmt.Sprintf("\n[%d bytes dropped]", o.dropped)
+	}
+	return s, o.changed
+}
+
+func (o *outBuf) String() string { s, _ := o.snapshot(); return s }
+
+// result is the outcome of a mote command that ran to completion.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// mote runs one mote command to completion.
+func mote(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, moteExe(t), args...)
+	cmd.Env = env
+	stdout, stderr := newOutBuf(), newOutBuf()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("mote %s: no exit within %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), cmdTimeout, r.stdout, r.stderr)
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mote %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// mustMote runs a mote command that must succeed.
+func mustMote(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	r := mote(t, env, args...)
+	if r.code != 0 {
+		t.Fatalf("mote %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// daemon is a running `mote daemon` process.
+type daemon struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	stdout, stderr *outBuf
+	exited         chan struct{} // closed once the process has been waited for
+	repo           string        // where the api file lives
+	id             string        // from "peer ID: …"
+	addrs          []string      // from "listening on …", with /p2p/<id>
+}
+
+var (
+	peerIDLine = regexp.MustCompile(`(?m)^peer ID: (\S+)$`)
+	listenLine = regexp.MustCompile(`(?m)^listening on (\S+)$`)
+)
+
+// startDaemon runs `mote daemon args...` and waits until it is ready. repo
+// is the repo directory the daemon will use. The process is killed and
+// waited for when the test ends.
+func startDaemon(t *testing.T, env []string, repo string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(moteExe(t), append([]string{"daemon"}, args...)...)
+	cmd.Env = env
+	d := &daemon{t: t, cmd: cmd, stdout: newOutBuf(), stderr: newOutBuf(), exited: make(chan struct{}), repo: repo}
+	cmd.Stdout, cmd.Stderr = d.stdout, d.stderr
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
+	go func() {
+		cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			cmd.Process.Kill()
+			<-d.exited
+		}
+	})
+
+	deadline := time.NewTimer(startTimeout)
+	defer deadline.Stop()
+	for {
+		out, changed := d.stdout.snapshot()
+		if strings.Contains(out, "\ndaemon ready\n") {
+			break
+		}
+		select {
+		case <-changed:
+		case <-d.exited:
+			t.Fatalf("daemon exited before it was ready: %s", d.result())
+		case <-deadline.C:
+			t.Fatalf("daemon not ready within %v\nstdout:\n%s\nstderr:\n%s", startTimeout, out, d.stderr)
+		}
+	}
+	out := d.stdout.String()
+	m := peerIDLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("daemon printed no peer ID:\n%s", out)
+	}
+	d.id = m[1]
+	if _, err := peer.Decode(d.id); err != nil {
+		t.Fatalf("daemon printed peer ID %q: %v", d.id, err)
+	}
+	for _, m := range listenLine.FindAllStringSubmatch(out, -1) {
+		d.addrs = append(d.addrs, m[1])
+	}
+	if len(d.addrs) == 0 {
+		t.Fatalf("daemon printed no listen address:\n%s", out)
+	}
+	for _, a := range d.addrs {
+		if !strings.HasSuffix(a, "/p2p/"+d.id) {
+			t.Errorf("listen address %s does not end in /p2p/%s", a, d.id)
+		}
+	}
+	return d
+}
+
+// result describes an exited daemon.
+func (d *daemon) result() result {
+	return result{stdout: d.stdout.String(), stderr: d.stderr.String(), code: d.cmd.ProcessState.ExitCode()}
+}
+
+// addr is the daemon's one listen address, as printed.
+func (d *daemon) addr() string {
+	d.t.Helper()
+	if len(d.addrs) != 1 {
+		d.t.Fatalf("want one listen address, daemon printed %q", d.addrs)
+	}
+	return d.addrs[0]
+}
+
+// stop sends sig and checks that the daemon exits 0 promptly and removes
+// its api file.
+func (d *daemon) stop(sig os.Signal) {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatalf("signal daemon: %v", err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(stopTimeout):
+		d.t.Fatalf("daemon still running %v after %v\nstdout:\n%s\nstderr:\n%s", stopTimeout, sig, d.stdout, d.stderr)
+	}
+	if r := d.result(); r.code != 0 {
+		d.t.Fatalf("daemon stopped by %v: %s", sig, r)
+	}
+	if !strings.Contains(d.stdout.String(), "\nshutting down\n") {
+		d.t.Errorf("daemon did not say it was shutting down:\n%s", d.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(d.repo, apiFile)); !errors.Is(err, os.ErrNotExist) {
+		d.t.Errorf("api file after %v: stat: %v (want it removed)", sig, err)
+	}
+}
+
+// loopback is the listen address every test daemon uses.
+const loopback = "/ip4/127.0.0.1/tcp/0"
+
+func TestDaemonRepoAndID(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := filepath.Join(t.TempDir(), "repo") // does not exist yet
+	d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+
+	addrRE := regexp.MustCompile(`^/ip4/127\.0\.0\.1/tcp/[1-9][0-9]*/p2p/` + regexp.QuoteMeta(d.id) + `$`)
+	if !addrRE.MatchString(d.addr()) {
+		t.Errorf("listen address %s, want /ip4/127.0.0.1/tcp/<port>/p2p/%s", d.addr(), d.id)
+	}
+
+	st, err := os.Stat(filepath.Join(repo, keyFile))
+	if err != nil {
+		t.Fatalf("identity key: %v", err)
+	}
+	if m := st.Mode().Perm(); m != 0o600 {
+		t.Errorf("identity key mode %v, want 0600", m)
+	}
+	b, err := os.ReadFile(filepath.Join(repo, configFile))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var cfg repoConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("config: %v\n%s", err, b)
+	}
+	if cfg.Identity.PeerID != d.id {
+		t.Errorf("config peer ID %q, want %q", cfg.Identity.PeerID, d.id)
+	}
+	if _, err := os.Stat(filepath.Join(repo, apiFile)); err != nil {
+		t.Errorf("api file of a ready daemon: %v", err)
+	}
+
+	if got := strings.TrimSpace(mustMote(t, env, "id", "--repo", repo).stdout); got != d.id {
+		t.Errorf("mote id: %q, want %q", got, d.id)
+	}
+
+	var info idInfo
+	out := mustMote(t, env, "id", "--repo", repo, "--json").stdout
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("mote id --json: %v\n%s", err, out)
+	}
+	if info.ID != d.id {
+		t.Errorf("mote id --json: ID %q, want %q", info.ID, d.id)
+	}
+	if !slices.Equal(info.Addresses, d.addrs) {
+		t.Errorf("mote id --json: Addresses %q, want %q", info.Addresses, d.addrs)
+	}
+	if want := "mote/" + node.Version; info.AgentVersion != want {
+		t.Errorf("mote id --json: AgentVersion %q, want %q", info.AgentVersion, want)
+	}
+	for _, p := range []string{"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"} {
+		if !slices.Contains(info.Protocols, p) {
+			t.Errorf("mote id --json: Protocols %q lack %s", info.Protocols, p)
+		}
+	}
+
+	d.stop(syscall.SIGTERM)
+
+	// Without a daemon the ID still comes from the repo; a restart keeps it.
+	if got := strings.TrimSpace(mustMote(t, env, "id", "--repo", repo).stdout); got != d.id {
+		t.Errorf("mote id with the daemon stopped: %q, want %q", got, d.id)
+	}
+	d2 := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+	if d2.id != d.id {
+		t.Errorf("restarted daemon has peer ID %s, want %s", d2.id, d.id)
+	}
+	d2.stop(syscall.SIGTERM)
+}
+
+// connect runs `mote swarm connect` from a to b.
+func connect(t *testing.T, env []string, a, b *daemon) {
+	t.Helper()
+	r := mustMote(t, env, "swarm", "connect", "--repo", a.repo, b.addr())
+	if want := "connect " + b.id + " success"; strings.TrimSpace(r.stdout) != want {
+		t.Errorf("mote swarm connect: %q, want %q", r.stdout, want)
+	}
+}
+
+// peers runs `mote swarm peers` on d.
+func peers(t *testing.T, env []string, d *daemon) []string {
+	t.Helper()
+	return strings.Fields(mustMote(t, env, "swarm", "peers", "--repo", d.repo).stdout)
+}
+
+func TestDaemonStopsOnSIGINTWithConnections(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	ra, rb := t.TempDir(), t.TempDir()
+	a := startDaemon(t, env, ra, "--repo", ra, "--listen", loopback)
+	b := startDaemon(t, env, rb, "--repo", rb, "--listen", loopback)
+	connect(t, env, a, b)
+	a.stop(os.Interrupt)
+	b.stop(os.Interrupt)
+}
+
+func TestSwarmConnectAndPeers(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	ra, rb := t.TempDir(), t.TempDir()
+	a := startDaemon(t, env, ra, "--repo", ra, "--listen", loopback)
+	b := startDaemon(t, env, rb, "--repo", rb, "--listen", loopback)
+	if got := peers(t, env, a); len(got) != 0 {
+		t.Errorf("peers of a fresh daemon: %q", got)
+	}
+
+	connect(t, env, a, b)
+
+	if got := peers(t, env, a); !slices.Equal(got, []string{b.addr()}) {
+		t.Errorf("peers of A: %q, want [%s]", got, b.addr())
+	}
+	got := peers(t, env, b)
+	if len(got) != 1 || !strings.HasSuffix(got[0], "/p2p/"+a.id) || !strings.HasPrefix(got[0], "/ip4/127.0.0.1/tcp/") {
+		t.Errorf("peers of B: %q, want [/ip4/127.0.0.1/tcp/<port>/p2p/%s]", got, a.id)
+	}
+
+	// Connecting again reuses the connection.
+	connect(t, env, a, b)
+	if got := peers(t, env, a); len(got) != 1 {
+		t.Errorf("peers of A after a second connect: %q", got)
+	}
+}
+
+func TestPing(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+
+	r := mustMote(t, env, "ping", "-n", "3", d.addr())
+	if r.stderr != "" {
+		t.Errorf("mote ping wrote to stderr:\n%s", r.stderr)
+	}
+	pong := regexp.MustCompile(`^Pong received: time=\d+\.\d\d ms$`)
+	var pongs int
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "Pong") {
+			if !pong.MatchString(l) {
+				t.Errorf("malformed line %q", l)
+			}
+			pongs++
+		}
+	}
+	if pongs != 3 {
+		t.Errorf("mote ping -n 3: %d pongs\n%s", pongs, r.stdout)
+	}
+	if want := fmt.Sprintf("PING %s (mote/%s)\n", d.id, node.Version); !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("mote ping: output does not start with %q:\n%s", want, r.stdout)
+	}
+}
+
+// silentListener accepts TCP connections and never answers; it returns
+// the port.
+func silentListener(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// closedPort returns a loopback TCP port nobody listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+func TestPingErrors(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+	addr := strings.TrimSuffix(d.addr(), "/p2p/"+d.id)
+
+	key, err := peer.GenerateEd25519(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := peer.IDFromPublicKey(key.Public()).String()
+
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string // substrings of the error line
+		maxTime time.Duration
+	}{
+		{
+			name: "unreachable",
+			args: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closedPort(t), d.id)},
+			want: []string{"connection refused", d.id},
+		},
+		{
+			name: "wrong peer ID",
+			args: []string{addr + "/p2p/" + other},
+			want: []string{other, d.id, "mismatch"},
+		},
+		{
+			name: "invalid multiaddr",
+			args: []string{"/ip4/not-an-ip/tcp/1"},
+			want: []string{"not-an-ip"},
+		},
+		{
+			name: "no p2p",
+			args: []string{addr},
+			want: []string{addr, "/p2p/<peer-id>"},
+		},
+		{
+			name:    "timeout",
+			args:    []string{"--timeout", "2s", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", silentListener(t), d.id)},
+			want:    []string{"deadline exceeded"},
+			maxTime: 15 * time.Second,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := mote(t, env, append([]string{"ping", "-n", "1"}, tc.args...)...)
+			if r.code == 0 {
+				t.Fatalf("mote ping succeeded: %s", r)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "Error: ") {
+				t.Errorf("want one line \"Error: …\" on stderr: %s", r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("error does not mention %q: %s", w, r.stderr)
+				}
+			}
+			if tc.maxTime > 0 && time.Since(start) > tc.maxTime {
+				t.Errorf("mote ping took %v, want under %v", time.Since(start), tc.maxTime)
+			}
+		})
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	empty := filepath.Join(t.TempDir(), "empty")
+	stale := t.TempDir()
+	api := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d\n", closedPort(t))
+	if err := os.WriteFile(filepath.Join(stale, apiFile), []byte(api), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, repo := range []string{empty, stale} {
+		for _, args := range [][]string{
+			{"swarm", "peers", "--repo", repo},
+			{"swarm", "connect", "--repo", repo, "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWMHrJzNwoLrkbbzJpyTQDzNT3XFuGZfwgXwTAZaQhMZmn"},
+			{"id", "--json", "--repo", repo},
+		} {
+			r := mote(t, env, args...)
+			if r.code != 1 || r.stdout != "" || r.stderr != "Error: "+errNoDaemon.Error()+"\n" {
+				t.Errorf("mote %s: %s\nwant exit 1 and %q", strings.Join(args, " "), r, errNoDaemon)
+			}
+		}
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("commands created the repo %s: %v", empty, err)
+	}
+
+	// Printing the ID of a missing repo must not create an identity.
+	r := mote(t, env, "id", "--repo", empty)
+	if r.code != 1 || !strings.Contains(r.stderr, "no repo at "+empty) {
+		t.Errorf("mote id of a missing repo: %s", r)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mote id created the repo %s: %v", empty, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage: mote"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"ping", "--bogus", "/ip4/127.0.0.1/tcp/1"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"swarm", "frob"}, 1, `unknown subcommand "frob"`},
+		{[]string{"swarm"}, 1, "want a subcommand"},
+		{[]string{"ping"}, 1, "want one MULTIADDR"},
+	} {
+		r := mote(t, env, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("mote %s: %s\nwant exit %d and %q", strings.Join(tc.args, " "), r, tc.code, tc.want)
+		}
+		if strings.Count(r.stderr, tc.want) > 1 {
+			t.Errorf("mote %s: error reported twice:\n%s", strings.Join(tc.args, " "), r.stderr)
+		}
+	}
+	r := mustMote(t, env, "version")
+	if want := "mote " + node.Version + "\n"; r.stdout != want {
+		t.Errorf("mote version: %q, want %q", r.stdout, want)
+	}
+}
+
+// TestDaemonDefaults runs `mote daemon` without flags: the repo is
+// $HOME/.mote and the node listens on /ip4/0.0.0.0/tcp/4001. If that port
+// is taken on this machine the test fails, saying so.
+func TestDaemonDefaults(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	env := childEnv("HOME=" + home)
+	repo := filepath.Join(home, ".mote")
+	d := startDaemon(t, env, repo)
+
+	for _, f := range []string{keyFile, configFile, apiFile} {
+		if _, err := os.Stat(filepath.Join(repo, f)); err != nil {
+			t.Errorf("default repo: %v", err)
+		}
+	}
+	for _, a := range d.addrs {
+		if !strings.HasSuffix(a, "/tcp/4001/p2p/"+d.id) {
+			t.Errorf("listen address %s, want …/tcp/4001/p2p/%s", a, d.id)
+		}
+	}
+	if got := strings.TrimSpace(mustMote(t, env, "id").stdout); got != d.id {
+		t.Errorf("mote id with the default repo: %q, want %q", got, d.id)
+	}
+	r := mustMote(t, env, "ping", "-n", "1", "/ip4/127.0.0.1/tcp/4001/p2p/"+d.id)
+	if !strings.Contains(r.stdout, "Pong received") {
+		t.Errorf("ping of the default daemon: %s", r)
+	}
+	d.stop(syscall.SIGTERM)
+}
