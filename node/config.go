@@ -40,6 +40,10 @@ type Config struct {
 	// DialTimeout bounds one connection attempt to one address, handshake
 	// included. Default 15 s.
 	DialTimeout time.Duration
+	// TCPHeadStart is how long QUIC addresses of a peer are tried alone
+	// before its other addresses are dialed too. Default 250 ms, as
+	// go-libp2p for public addresses.
+	TCPHeadStart time.Duration
 	// DialBackoff is the wait after a failed dial before the same peer is
 	// dialed again; it doubles with each failure up to 5 minutes.
 	// Default 5 s.
@@ -79,6 +83,7 @@ func (c *Config) setDefaults() {
 	def(&c.DialConcurrency, 8)
 	defd(&c.DialTimeout, 15*time.Second)
 	defd(&c.DialBackoff, 5*time.Second)
+	defd(&c.TCPHeadStart, 250*time.Millisecond)
 	defd(&c.NegotiationTimeout, 10*time.Second)
 	defd(&c.IdentifyTimeout, 10*time.Second)
 	defd(&c.HandshakeTimeout, 15*time.Second)

@@ -70,6 +70,9 @@ func (l *listener) acceptLoop() {
 		raw, err := l.ln.Accept()
 		if err != nil {
 			<-l.slots
+			if l.ctx.Err() != nil {
+				return // closed by Close
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue

@@ -71,26 +71,28 @@ func (t *Mem) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (Conn
 	if !ok {
 		return nil, fmt.Errorf("memory: cannot dial %s", addr)
 	}
-	t.net.mu.Lock()
-	l := t.net.listeners[port]
-	t.net.next++
-	local := memAddr(t.net.next)
-	t.net.mu.Unlock()
-	if l == nil {
-		return nil, fmt.Errorf("memory dial %s: connection refused", addr)
-	}
-	a, b := newPipe()
-	server := &memConn{Conn: b, local: memAddr(port), remote: local}
-	select {
-	case l.ch <- server:
-	case <-l.done:
-		return nil, fmt.Errorf("memory dial %s: connection refused", addr)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("memory dial %s: %w", addr, ctx.Err())
-	}
-	client := &memConn{Conn: a, local: local, remote: memAddr(port)}
-	laddr, _ := memMultiaddr(local)
-	return t.up.UpgradeOutbound(ctx, client, remote, Endpoint{Transport: "memory", Local: laddr, Remote: addr})
+	return t.up.Dial(ctx, remote, func(ctx context.Context) (net.Conn, Endpoint, error) {
+		t.net.mu.Lock()
+		l := t.net.listeners[port]
+		t.net.next++
+		local := memAddr(t.net.next)
+		t.net.mu.Unlock()
+		if l == nil {
+			return nil, Endpoint{}, fmt.Errorf("memory dial %s: connection refused", addr)
+		}
+		a, b := newPipe()
+		server := &memConn{Conn: b, local: memAddr(port), remote: local}
+		select {
+		case l.ch <- server:
+		case <-l.done:
+			return nil, Endpoint{}, fmt.Errorf("memory dial %s: connection refused", addr)
+		case <-ctx.Done():
+			return nil, Endpoint{}, fmt.Errorf("memory dial %s: %w", addr, ctx.Err())
+		}
+		laddr, _ := memMultiaddr(local)
+		client := &memConn{Conn: a, local: local, remote: memAddr(port)}
+		return client, Endpoint{Transport: "memory", Local: laddr, Remote: addr}, nil
+	})
 }
 
 // Listen implements Transport; /memory/0 picks a free address.

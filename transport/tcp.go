@@ -47,16 +47,18 @@ func (t *TCP) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (Conn
 	if err != nil {
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
-	raw, err := t.dialer.DialContext(ctx, network, host)
-	if err != nil {
-		return nil, fmt.Errorf("tcp dial: %w", err)
-	}
-	laddr, err := manet.FromNetAddr(raw.LocalAddr())
-	if err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("tcp: local address: %w", err)
-	}
-	return t.up.UpgradeOutbound(ctx, raw, remote, Endpoint{Transport: "tcp", Local: laddr, Remote: addr})
+	return t.up.Dial(ctx, remote, func(ctx context.Context) (net.Conn, Endpoint, error) {
+		raw, err := t.dialer.DialContext(ctx, network, host)
+		if err != nil {
+			return nil, Endpoint{}, fmt.Errorf("tcp dial: %w", err)
+		}
+		laddr, err := manet.FromNetAddr(raw.LocalAddr())
+		if err != nil {
+			raw.Close()
+			return nil, Endpoint{}, fmt.Errorf("tcp: local address: %w", err)
+		}
+		return raw, Endpoint{Transport: "tcp", Local: laddr, Remote: addr}, nil
+	})
 }
 
 // Listen implements Transport.

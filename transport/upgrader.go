@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"sync"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -21,6 +23,10 @@ import (
 type UpgraderConfig struct {
 	// Key is our identity key. Required.
 	Key peer.PrivateKey
+	// Security lists the security protocols to offer, by preference:
+	// noise.ID and tls.ID. Default: both, Noise first (its handshake is
+	// cheaper and carries the muxer choice without revealing it).
+	Security []string
 	// Mux sets yamux windows and limits.
 	Mux mux.Config
 	// HandshakeTimeout bounds an inbound upgrade (multistream, security,
@@ -34,18 +40,35 @@ type UpgraderConfig struct {
 	Logger *slog.Logger
 }
 
-// Upgrader turns raw connections into secured, muxed Conns: multistream
-// picks Noise, Noise authenticates the peer and agrees on yamux in its
-// handshake, and yamux carries the streams. A transport of any kind needs
-// only to produce net.Conns and hand them to an Upgrader.
-type Upgrader struct {
-	cfg   UpgraderConfig
-	noise *noise.Transport
-	local peer.ID
-	log   *slog.Logger
+// securer is one security protocol as the upgrader uses it.
+type securer struct {
+	id       string
+	outbound func(ctx context.Context, c net.Conn, remote peer.ID) (secure.Conn, error)
+	inbound  func(ctx context.Context, c net.Conn) (secure.Conn, error)
 }
 
-// NewUpgrader checks cfg and prepares the security transport.
+// Upgrader turns raw connections into secured, muxed Conns: multistream
+// picks the security protocol (Noise or TLS), which authenticates the peer
+// and agrees on yamux within its handshake, and yamux carries the streams.
+// A transport of any kind needs only to produce net.Conns and hand them to
+// an Upgrader.
+type Upgrader struct {
+	cfg   UpgraderConfig
+	sec   []securer
+	ids   []string // protocol IDs of sec, same order
+	local peer.ID
+	log   *slog.Logger
+
+	// refused remembers peers (or addresses) that refused our first
+	// security protocol, to negotiate with them instead of proposing
+	// optimistically again. Bounded; forgotten wholesale when full.
+	refusedMu sync.Mutex
+	refused   map[string]struct{}
+}
+
+const maxRefused = 1024
+
+// NewUpgrader checks cfg and prepares the security transports.
 func NewUpgrader(cfg UpgraderConfig) (*Upgrader, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("upgrader: no identity key")
@@ -56,15 +79,40 @@ func NewUpgrader(cfg UpgraderConfig) (*Upgrader, error) {
 	if cfg.MaxInboundHandshakes <= 0 {
 		cfg.MaxInboundHandshakes = 64
 	}
+	if len(cfg.Security) == 0 {
+		cfg.Security = defaultSecurity
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	nt, err := noise.New(noise.Config{Key: cfg.Key, Muxers: []string{mux.ID}})
-	if err != nil {
-		return nil, fmt.Errorf("upgrader: %w", err)
+	u := &Upgrader{cfg: cfg, local: peer.IDFromPublicKey(cfg.Key.Public()), log: log, refused: make(map[string]struct{})}
+	muxers := []string{mux.ID}
+	for _, id := range cfg.Security {
+		switch id {
+		case noise.ID:
+			nt, err := noise.New(noise.Config{Key: cfg.Key, Muxers: muxers})
+			if err != nil {
+				return nil, fmt.Errorf("upgrader: %w", err)
+			}
+			u.sec = append(u.sec, securer{id: id,
+				outbound: func(ctx context.Context, c net.Conn, remote peer.ID) (secure.Conn, error) {
+					return nt.SecureOutbound(ctx, c, remote)
+				},
+				inbound: func(ctx context.Context, c net.Conn) (secure.Conn, error) { return nt.SecureInbound(ctx, c) },
+			})
+		case tlsID:
+			sec, err := newTLSSecurer(cfg.Key, muxers)
+			if err != nil {
+				return nil, fmt.Errorf("upgrader: %w", err)
+			}
+			u.sec = append(u.sec, sec)
+		default:
+			return nil, fmt.Errorf("upgrader: unknown security protocol %q", id)
+		}
+		u.ids = append(u.ids, id)
 	}
-	return &Upgrader{cfg: cfg, noise: nt, local: peer.IDFromPublicKey(cfg.Key.Public()), log: log}, nil
+	return u, nil
 }
 
 // LocalPeer is the peer ID of the upgrader's key.
@@ -78,13 +126,50 @@ type Endpoint struct {
 	Local, Remote ma.Multiaddr
 }
 
+// errRefused marks an optimistic security proposal the peer refused; the
+// connection is lost, but a new one negotiates and may succeed.
+var errRefused = errors.New("security proposal refused")
+
+// Dial obtains a raw connection from dial and upgrades it. If the peer
+// refused our preferred security protocol, it dials once more and
+// negotiates among all that we offer. Transports call this from Dial.
+func (u *Upgrader) Dial(ctx context.Context, remote peer.ID, dial func(context.Context) (net.Conn, Endpoint, error)) (Conn, error) {
+	for attempt := 0; ; attempt++ {
+		raw, ep, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c, err := u.UpgradeOutbound(ctx, raw, remote, ep)
+		if err == nil || attempt > 0 || !errors.Is(err, errRefused) {
+			return c, err
+		}
+	}
+}
+
 // UpgradeOutbound secures and muxes a connection we dialed. If remote is
 // not empty, any other peer fails the upgrade with a
 // *secure.PeerMismatchError. On error raw is closed.
 func (u *Upgrader) UpgradeOutbound(ctx context.Context, raw net.Conn, remote peer.ID, ep Endpoint) (Conn, error) {
-	c, err := u.upgrade(ctx, raw, true, remote, ep)
+	key := string(remote)
+	if key == "" {
+		key = ep.Remote.String()
+	}
+	u.refusedMu.Lock()
+	_, refused := u.refused[key]
+	u.refusedMu.Unlock()
+	optimistic := !refused || len(u.sec) == 1
+	c, err := u.upgrade(ctx, raw, true, optimistic, remote, ep)
 	if err != nil {
 		raw.Close()
+		if optimistic && len(u.sec) > 1 && errors.Is(err, wire.ErrNotSupported) {
+			u.refusedMu.Lock()
+			if len(u.refused) >= maxRefused {
+				clear(u.refused)
+			}
+			u.refused[key] = struct{}{}
+			u.refusedMu.Unlock()
+			err = fmt.Errorf("%w: %w", errRefused, err)
+		}
 		return nil, fmt.Errorf("upgrade outbound connection to %s: %w", ep.Remote, err)
 	}
 	return c, nil
@@ -95,7 +180,7 @@ func (u *Upgrader) UpgradeOutbound(ctx context.Context, raw net.Conn, remote pee
 func (u *Upgrader) UpgradeInbound(ctx context.Context, raw net.Conn, ep Endpoint) (Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.HandshakeTimeout)
 	defer cancel()
-	c, err := u.upgrade(ctx, raw, false, "", ep)
+	c, err := u.upgrade(ctx, raw, false, false, "", ep)
 	if err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("upgrade inbound connection from %s: %w", ep.Remote, err)
@@ -103,7 +188,7 @@ func (u *Upgrader) UpgradeInbound(ctx context.Context, raw net.Conn, ep Endpoint
 	return c, nil
 }
 
-func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, outbound bool, remote peer.ID, ep Endpoint) (*conn, error) {
+func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, outbound, optimistic bool, remote peer.ID, ep Endpoint) (*conn, error) {
 	// Multistream runs on the raw socket before the handshake starts, so
 	// the same deadline has to cover it.
 	if dl, ok := ctx.Deadline(); ok {
@@ -112,21 +197,32 @@ func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, outbound bool, rem
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	var sc *noise.Conn
+	var sc secure.Conn
 	var err error
-	if outbound {
-		// Optimistic select: the proposal travels with the first
-		// handshake message, saving a round trip. A peer without Noise
-		// could not talk to us anyway.
-		sc, err = u.noise.SecureOutbound(ctx, newLazyConn(raw, noise.ID), remote)
-	} else {
-		if _, err = wire.Negotiate(raw, []string{noise.ID}, nil); err != nil {
+	var sec securer
+	switch {
+	case outbound && optimistic:
+		// The proposal travels with the first handshake message, saving
+		// a round trip; a peer that refuses it costs a second connection.
+		sec = u.sec[0]
+		sc, err = sec.outbound(ctx, newLazyConn(raw, sec.id), remote)
+	case outbound:
+		var proto string
+		if proto, err = wire.SelectOneOf(raw, u.ids); err != nil {
 			return nil, fmt.Errorf("negotiate security: %w", err)
 		}
-		sc, err = u.noise.SecureInbound(ctx, raw)
+		sec = u.sec[slices.Index(u.ids, proto)]
+		sc, err = sec.outbound(ctx, raw, remote)
+	default:
+		var proto string
+		if proto, err = wire.Negotiate(raw, u.ids, nil); err != nil {
+			return nil, fmt.Errorf("negotiate security: %w", err)
+		}
+		sec = u.sec[slices.Index(u.ids, proto)]
+		sc, err = sec.inbound(ctx, raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("noise handshake: %w", err)
+		return nil, fmt.Errorf("%s handshake: %w", sec.id, err)
 	}
 	early := sc.EarlyMuxer() == mux.ID
 	if !early {
@@ -160,7 +256,7 @@ func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, outbound bool, rem
 		remote: ep.Remote,
 		state: ConnState{
 			Transport:  ep.Transport,
-			Security:   noise.ID,
+			Security:   sec.id,
 			Muxer:      mux.ID,
 			EarlyMuxer: early,
 			Outbound:   outbound,
