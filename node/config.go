@@ -9,6 +9,7 @@ import (
 	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	"github.com/mote-p2p/mote/transport/quic"
 )
 
 // Version is mote's version, sent in identify as "mote/<Version>".
@@ -24,9 +25,14 @@ type Config struct {
 	ListenAddrs []ma.Multiaddr
 	// AgentVersion is sent in identify. Default "mote/<Version>".
 	AgentVersion string
-	// MemNetwork, if set, replaces TCP with an in-memory transport on that
-	// network (for tests and simulations).
+	// MemNetwork, if set, replaces TCP and QUIC with an in-memory
+	// transport on that network (for tests and simulations).
 	MemNetwork *transport.MemNetwork
+	// DisableQUIC leaves out the QUIC transport (TCP only).
+	DisableQUIC bool
+	// Security lists the security protocols offered on TCP, by preference.
+	// Default: /noise, then /tls/1.0.0. QUIC always uses TLS.
+	Security []string
 
 	// MaxInboundConns bounds connections peers opened to us; more are
 	// closed at once. Default 512.
@@ -58,6 +64,9 @@ type Config struct {
 
 	// Mux sets yamux windows and limits.
 	Mux mux.Config
+	// QUIC sets QUIC windows, stream limits and timeouts; its Key and
+	// Logger are the node's.
+	QUIC quic.Config
 	// Peerstore bounds the peerstore.
 	Peerstore peer.StoreConfig
 	// Logger receives diagnostics. Default: discarded.

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	"github.com/mote-p2p/mote/transport"
+	"github.com/mote-p2p/mote/transport/quic"
 )
 
 // ErrClosed is returned by calls on a closed node.
@@ -72,6 +74,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	up, err := transport.NewUpgrader(transport.UpgraderConfig{
 		Key:              key,
+		Security:         cfg.Security,
 		Mux:              cfg.Mux,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		Logger:           cfg.Logger,
@@ -96,10 +99,20 @@ func New(cfg Config) (*Node, error) {
 		subs:     make(map[*Subscription]struct{}),
 		pushCh:   make(chan struct{}, 1),
 	}
-	if cfg.MemNetwork != nil {
+	switch {
+	case cfg.MemNetwork != nil:
 		n.transports = append(n.transports, transport.NewMem(cfg.MemNetwork, up))
-	} else {
+	case cfg.DisableQUIC:
 		n.transports = append(n.transports, transport.NewTCP(up))
+	default:
+		qc := cfg.QUIC
+		qc.Key, qc.Logger = key, cfg.Logger
+		qt, err := quic.New(qc)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.transports = append(n.transports, qt, transport.NewTCP(up))
 	}
 	n.handlers[identify.ID] = n.serveIdentify
 	n.handlers[identify.PushID] = n.handlePush
@@ -308,6 +321,14 @@ func (n *Node) Close() error {
 	closeAll(listeners)
 	for _, c := range conns {
 		c.Close()
+	}
+	n.mu.Lock()
+	transports := slices.Clone(n.transports)
+	n.mu.Unlock()
+	for _, t := range transports {
+		if c, ok := t.(io.Closer); ok {
+			c.Close()
+		}
 	}
 	n.wg.Wait()
 	n.mu.Lock()

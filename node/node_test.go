@@ -23,7 +23,9 @@ import (
 func newNode(t testing.TB, mn *transport.MemNetwork, listen bool, mod ...func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{MemNetwork: mn}
-	if listen {
+	if listen && mn == nil {
+		cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	} else if listen {
 		a := "/ip4/127.0.0.1/tcp/0"
 		if mn != nil {
 			a = "/memory/0"
@@ -87,21 +89,30 @@ func waitGoroutines(t *testing.T, want int) {
 
 func TestConnectIdentifyPing(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		mem  bool
-	}{{"memory", true}, {"tcp", false}} {
+		name   string
+		listen string // "" for the memory network
+		want   transport.ConnState
+	}{
+		{"memory", "", transport.ConnState{Transport: "memory", Security: "/noise", Muxer: "/yamux/1.0.0", EarlyMuxer: true, Outbound: true}},
+		{"tcp", "/ip4/127.0.0.1/tcp/0", transport.ConnState{Transport: "tcp", Security: "/noise", Muxer: "/yamux/1.0.0", EarlyMuxer: true, Outbound: true}},
+		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1", transport.ConnState{Transport: "quic-v1", Security: "/tls/1.0.0", Muxer: "quic", Outbound: true}},
+		{"quic-ip6", "/ip6/::1/udp/0/quic-v1", transport.ConnState{Transport: "quic-v1", Security: "/tls/1.0.0", Muxer: "quic", Outbound: true}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mn *transport.MemNetwork
-			if tc.mem {
+			if tc.listen == "" {
 				mn = transport.NewMemNetwork()
 			}
 			ctx := testCtx(t)
-			a := newNode(t, mn, true)
+			a := newNode(t, mn, true, func(c *Config) {
+				if tc.listen != "" {
+					c.ListenAddrs = []ma.Multiaddr{ma.StringCast(tc.listen)}
+				}
+			})
 			b := newNode(t, mn, false)
 			c := connect(t, ctx, b, a)
-			st := c.State()
-			if !st.Outbound || !st.EarlyMuxer || st.Security != "/noise" || st.Muxer != "/yamux/1.0.0" {
-				t.Errorf("state = %+v", st)
+			if st := c.State(); st != tc.want {
+				t.Errorf("state = %+v, want %+v", st, tc.want)
 			}
 			ps := b.Peerstore()
 			if got := ps.Agent(a.ID()); got != "mote/"+Version {
@@ -390,4 +401,36 @@ func TestCloseEndsGoroutines(t *testing.T) {
 		}
 	}()
 	waitGoroutines(t, base)
+}
+
+// TestHappyEyeballs: a peer with QUIC and TCP addresses is reached over
+// QUIC; when its QUIC address is dead, TCP wins after the head start.
+func TestHappyEyeballs(t *testing.T) {
+	ctx := testCtx(t)
+	a := newNode(t, nil, true, func(c *Config) {
+		c.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
+	})
+	b := newNode(t, nil, false)
+	c := connect(t, ctx, b, a)
+	if got := c.State().Transport; got != "quic-v1" {
+		t.Errorf("first choice = %s, want quic-v1", got)
+	}
+	if n := len(b.Conns(a.ID())); n != 1 {
+		t.Errorf("%d connections after the dial, want 1 (the loser closed)", n)
+	}
+
+	// A dead QUIC address: nobody answers on that UDP port.
+	tcpAddr := a.Addrs()[0]
+	if isQUIC(tcpAddr) {
+		tcpAddr = a.Addrs()[1]
+	}
+	dead := ma.StringCast("/ip4/127.0.0.1/udp/9/quic-v1")
+	d := newNode(t, nil, false, func(c *Config) { c.TCPHeadStart = 50 * time.Millisecond })
+	c2, err := d.Connect(ctx, a.ID(), dead, tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.State().Transport; got != "tcp" {
+		t.Errorf("fallback = %s, want tcp", got)
+	}
 }

@@ -1,0 +1,434 @@
+// Package quic is the QUIC v1 transport of libp2p
+// (/ip4|ip6/<ip>/udp/<port>/quic-v1), built on quic-go. QUIC brings its own
+// security and streams: both peers authenticate with libp2p TLS certificates
+// (package secure/tls) inside the QUIC handshake, ALPN "libp2p", and every
+// libp2p stream is one bidirectional QUIC stream. There is no multistream
+// round for security or muxer and no yamux.
+//
+// One UDP socket serves each listen address, for listening and for dialing
+// alike: a dial leaves from a listening socket of the destination's address
+// family whenever one fits, so the peer observes our listen port (what
+// identify, AutoNAT and hole punching rely on). Without such a listener the
+// transport dials from one shared ephemeral socket per address family.
+package quic
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/secure"
+	p2ptls "github.com/mote-p2p/mote/secure/tls"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// Names reported in ConnState.
+const (
+	// Name is the transport name, as go-libp2p reports it.
+	Name = "quic-v1"
+	// SecurityID is the security protocol: libp2p TLS 1.3, inside QUIC.
+	SecurityID = "/tls/1.0.0"
+	// MuxerName stands for QUIC's native streams.
+	MuxerName = "quic"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxIncomingStreams is go-libp2p's limit of concurrent streams
+	// a peer may open.
+	DefaultMaxIncomingStreams = 256
+	// DefaultStreamWindow bounds what a peer may send on one stream before
+	// we read: 1 MiB, as our yamux. go-libp2p allows 10 MiB; 1 MiB still
+	// fills 80 Mbit/s at 100 ms RTT per stream and caps what a slow reader
+	// can be made to buffer.
+	DefaultStreamWindow = 1 << 20
+	// DefaultKeepAlivePeriod is go-libp2p's keep-alive interval.
+	DefaultKeepAlivePeriod = 15 * time.Second
+	// DefaultIdleTimeout is quic-go's idle timeout.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultHandshakeTimeout is quic-go's handshake idle timeout; a
+	// handshake also fails after twice this in total.
+	DefaultHandshakeTimeout = 5 * time.Second
+)
+
+// quic-go starts flow-control windows here and grows them, as the reader
+// keeps up, to the maxima of Config.
+const (
+	initialStreamWindow = 512 << 10
+	initialConnWindow   = 768 << 10
+)
+
+// Config configures a Transport. Zero fields take their defaults.
+type Config struct {
+	// Key is our identity key. Required.
+	Key peer.PrivateKey
+	// MaxIncomingStreams is how many bidirectional streams a peer may have
+	// open at once; QUIC flow control makes it wait for more. Default 256
+	// (go-libp2p); negative allows none.
+	MaxIncomingStreams int64
+	// StreamWindow is the largest receive window of a stream, in bytes.
+	// Default DefaultStreamWindow (1 MiB).
+	StreamWindow uint64
+	// ConnWindow is the largest receive window of a connection, all streams
+	// together. Default twice StreamWindow (go-libp2p: 15 MiB), so two
+	// streams can run at full speed. It bounds the memory a peer can make
+	// a connection buffer.
+	ConnWindow uint64
+	// KeepAlivePeriod is how often an otherwise idle connection sends a
+	// PING so that it survives NATs and the idle timeout. Default 15 s;
+	// negative disables keep-alives.
+	KeepAlivePeriod time.Duration
+	// IdleTimeout closes a connection that has received nothing for this
+	// long (the smaller of ours and the peer's applies). Default 30 s.
+	IdleTimeout time.Duration
+	// HandshakeTimeout aborts a handshake that has received nothing for
+	// this long, or has not finished after twice this long. Default 5 s.
+	HandshakeTimeout time.Duration
+	// Logger receives why inbound connections were dropped. Default: none.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxIncomingStreams == 0 {
+		c.MaxIncomingStreams = DefaultMaxIncomingStreams
+	}
+	if c.StreamWindow == 0 {
+		c.StreamWindow = DefaultStreamWindow
+	}
+	if c.ConnWindow == 0 {
+		c.ConnWindow = 2 * c.StreamWindow
+	}
+	if c.KeepAlivePeriod == 0 {
+		c.KeepAlivePeriod = DefaultKeepAlivePeriod
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	return c
+}
+
+// quicConfig is the quic-go configuration of both directions.
+func (c Config) quicConfig() *quicgo.Config {
+	keepAlive := c.KeepAlivePeriod
+	if keepAlive < 0 {
+		keepAlive = 0
+	}
+	return &quicgo.Config{
+		Versions:                       []quicgo.Version{quicgo.Version1},
+		HandshakeIdleTimeout:           c.HandshakeTimeout,
+		MaxIdleTimeout:                 c.IdleTimeout,
+		KeepAlivePeriod:                keepAlive,
+		InitialStreamReceiveWindow:     min(initialStreamWindow, c.StreamWindow),
+		MaxStreamReceiveWindow:         c.StreamWindow,
+		InitialConnectionReceiveWindow: min(initialConnWindow, c.ConnWindow),
+		MaxConnectionReceiveWindow:     c.ConnWindow,
+		MaxIncomingStreams:             c.MaxIncomingStreams,
+		// libp2p uses bidirectional streams only (go-libp2p admits 5
+		// unidirectional ones for WebTransport); a peer opening one
+		// breaks the stream limit and loses the connection.
+		MaxIncomingUniStreams: -1,
+	}
+}
+
+// ErrClosed is returned by a Transport after Close.
+var ErrClosed = errors.New("quic: transport closed")
+
+// Transport dials and listens on QUIC v1 addresses. It implements
+// transport.Transport.
+type Transport struct {
+	cfg   Config
+	id    *p2ptls.Identity
+	local peer.ID
+	qconf *quicgo.Config
+	log   *slog.Logger
+
+	// Derived from the identity key, as go-libp2p does, so that after a
+	// restart peers still accept our stateless resets and tokens.
+	resetKey quicgo.StatelessResetKey
+	tokenKey quicgo.TokenGeneratorKey
+
+	mu      sync.Mutex
+	closed  bool
+	sockets map[*socket]struct{}
+	dialers [2]*socket // shared ephemeral dial sockets, by family (see famOf)
+	conns   map[*conn]struct{}
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// New prepares a transport; it opens no socket until Listen or Dial.
+func New(cfg Config) (*Transport, error) {
+	if cfg.Key == nil {
+		return nil, errors.New("quic: no identity key")
+	}
+	cfg = cfg.withDefaults()
+	id, err := p2ptls.NewIdentity(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	t := &Transport{
+		cfg:     cfg,
+		id:      id,
+		local:   peer.IDFromPublicKey(cfg.Key.Public()),
+		qconf:   cfg.quicConfig(),
+		log:     cfg.Logger,
+		sockets: make(map[*socket]struct{}),
+		conns:   make(map[*conn]struct{}),
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	secret, err := peer.MarshalPrivateKey(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	if err := deriveKey(t.resetKey[:], secret, "libp2p quic stateless reset key"); err != nil {
+		return nil, err
+	}
+	if err := deriveKey(t.tokenKey[:], secret, "libp2p quic token generator key"); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func deriveKey(out, secret []byte, info string) error {
+	k, err := hkdf.Key(sha256.New, secret, nil, info, len(out))
+	if err != nil {
+		return fmt.Errorf("quic: derive key: %w", err)
+	}
+	copy(out, k)
+	return nil
+}
+
+// LocalPeer is our peer ID.
+func (t *Transport) LocalPeer() peer.ID { return t.local }
+
+// CanDial accepts exactly /ip4|ip6/<ip>/udp/<port>/quic-v1, optionally
+// followed by /p2p/<id>.
+func (t *Transport) CanDial(addr ma.Multiaddr) bool {
+	return isQUIC(transport.StripP2P(addr))
+}
+
+// isQUIC reports whether addr is exactly an IP address, a UDP port and
+// quic-v1.
+func isQUIC(addr ma.Multiaddr) bool {
+	if len(addr) != 3 {
+		return false
+	}
+	c0 := addr[0].Protocol().Code
+	return (c0 == ma.P_IP4 || c0 == ma.P_IP6) &&
+		addr[1].Protocol().Code == ma.P_UDP &&
+		addr[2].Protocol().Code == ma.P_QUIC_V1
+}
+
+// udpAddrOf converts an address for which isQUIC holds.
+func udpAddrOf(addr ma.Multiaddr) (*net.UDPAddr, error) {
+	if !isQUIC(addr) {
+		return nil, fmt.Errorf("quic: not a QUIC v1 address: %s", addr)
+	}
+	na, err := manet.ToNetAddr(addr[:2])
+	if err != nil {
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	ua, ok := na.(*net.UDPAddr)
+	if !ok {
+		return nil, fmt.Errorf("quic: not a UDP address: %s", addr)
+	}
+	return ua, nil
+}
+
+// quicV1 is the trailing component of every address of this transport.
+var quicV1 = func() ma.Component {
+	c, err := ma.NewComponent("quic-v1", "")
+	if err != nil {
+		panic(err)
+	}
+	return *c
+}()
+
+// multiaddrOf converts a UDP address into a QUIC v1 multiaddr.
+func multiaddrOf(a net.Addr) (ma.Multiaddr, error) {
+	m, err := manet.FromNetAddr(a)
+	if err != nil {
+		return nil, err
+	}
+	return append(m, quicV1), nil
+}
+
+// Dial connects to addr and authenticates the peer there. remote, or else
+// a /p2p/<id> ending addr, is the peer we expect; a different one fails the
+// handshake with a *secure.PeerMismatchError.
+func (t *Transport) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (transport.Conn, error) {
+	raw, inAddr, err := transport.SplitP2P(addr)
+	if err != nil {
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	switch {
+	case remote == "":
+		remote = inAddr
+	case inAddr != "" && inAddr != remote:
+		return nil, fmt.Errorf("quic: dial %s: address names %s, expected %s", addr, inAddr, remote)
+	}
+	raddr, err := udpAddrOf(raw)
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.dialSocket(raddr)
+	if err != nil {
+		return nil, err
+	}
+	qc, err := s.qt.Dial(ctx, raddr, t.id.ConfigForClient(remote, nil), t.qconf)
+	if err != nil {
+		t.release(s)
+		var mismatch *secure.PeerMismatchError
+		if errors.As(err, &mismatch) {
+			err = mismatch
+		}
+		return nil, fmt.Errorf("quic: dial %s: %w", raw, err)
+	}
+	c, err := t.setup(qc, s, true, remote, raw)
+	if err != nil {
+		t.release(s)
+		return nil, fmt.Errorf("quic: dial %s: %w", raw, err)
+	}
+	return c, nil
+}
+
+// Listen starts accepting connections on addr, which must be exactly
+// /ip4|ip6/<ip>/udp/<port>/quic-v1; port 0 picks a free port (or adopts the
+// shared dial socket of that family when listening on the unspecified
+// address).
+func (t *Transport) Listen(addr ma.Multiaddr) (transport.Listener, error) {
+	laddr, err := udpAddrOf(addr)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	s := t.socketAtLocked(laddr)
+	fresh := s == nil
+	if fresh {
+		if s, err = t.openSocketLocked(laddr); err != nil {
+			return nil, err
+		}
+	} else if s.ln != nil {
+		return nil, fmt.Errorf("quic: already listening on %s", s.maddr)
+	}
+	ql, err := s.qt.Listen(t.id.ConfigForServer(nil), t.qconf)
+	if err != nil {
+		if fresh {
+			t.forgetLocked(s)
+			s.close()
+		}
+		return nil, fmt.Errorf("quic: listen %s: %w", addr, err)
+	}
+	l := &listener{t: t, s: s, ql: ql, done: make(chan struct{})}
+	s.ln = l
+	return l, nil
+}
+
+// Close closes every listener and connection (CONNECTION_CLOSE with code
+// 0) and every socket. Dials in progress fail.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	var lns []*listener
+	socks := make([]*socket, 0, len(t.sockets))
+	for s := range t.sockets {
+		socks = append(socks, s)
+		if s.ln != nil {
+			lns = append(lns, s.ln)
+		}
+	}
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+
+	for _, l := range lns {
+		l.Close()
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.Close() })
+	}
+	wg.Wait()
+	for _, s := range socks {
+		s.close()
+	}
+	return nil
+}
+
+// setup turns a QUIC connection whose handshake has completed into a Conn.
+// want, if not empty, is the peer the dialer expects. raddr is the dialed
+// address, or nil to take it from qc. On error qc has been closed.
+func (t *Transport) setup(qc *quicgo.Conn, s *socket, outbound bool, want peer.ID, raddr ma.Multiaddr) (*conn, error) {
+	key, err := p2ptls.PublicKeyFromChain(qc.ConnectionState().TLS.PeerCertificates)
+	if err != nil {
+		qc.CloseWithError(connProtocolViolation, "")
+		return nil, err
+	}
+	remote := peer.IDFromPublicKey(key)
+	if want != "" && remote != want {
+		qc.CloseWithError(connProtocolViolation, "")
+		return nil, &secure.PeerMismatchError{Expected: want, Actual: remote}
+	}
+	laddr, err := multiaddrOf(qc.LocalAddr())
+	if err == nil && raddr == nil {
+		raddr, err = multiaddrOf(qc.RemoteAddr())
+	}
+	if err != nil {
+		qc.CloseWithError(0, "")
+		return nil, err
+	}
+	c := &conn{
+		qc:        qc,
+		t:         t,
+		s:         s,
+		remote:    remote,
+		remoteKey: key,
+		laddr:     laddr,
+		raddr:     raddr,
+		outbound:  outbound,
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		qc.CloseWithError(0, "")
+		return nil, ErrClosed
+	}
+	t.conns[c] = struct{}{}
+	if !outbound {
+		s.users++ // a dial counted itself in dialSocket
+	}
+	t.mu.Unlock()
+	// Bookkeeping when the connection ends, however it ends; AfterFunc
+	// costs no goroutine until then.
+	context.AfterFunc(qc.Context(), c.ended)
+	return c, nil
+}
+
+// Connection close codes (WIRE-FACTS §22).
+const connProtocolViolation quicgo.ApplicationErrorCode = 0x1003
