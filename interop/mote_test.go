@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -14,17 +15,68 @@ import (
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	"github.com/mote-p2p/mote/transport"
+	"github.com/mote-p2p/mote/wire"
 )
 
-// startMote starts a mote node listening on loopback TCP.
-func startMote(t *testing.T) *node.Node {
+// startMote starts a mote node listening on loopback TCP and QUIC.
+func startMote(t *testing.T, mod ...func(*node.Config)) *node.Node {
 	t.Helper()
-	n, err := node.New(node.Config{ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}})
+	cfg := node.Config{ListenAddrs: []ma.Multiaddr{
+		ma.StringCast("/ip4/127.0.0.1/tcp/0"),
+		ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1"),
+	}}
+	for _, f := range mod {
+		f(&cfg)
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// moteAddr returns mote's listen address of the given transport
+// ("tcp" or "quic-v1") with /p2p/<id>.
+func moteAddr(t *testing.T, n *node.Node, tr string) string {
+	t.Helper()
+	for _, a := range n.Addrs() {
+		if (tr == "quic-v1") == strings.HasSuffix(a.String(), "/quic-v1") {
+			return a.String() + "/p2p/" + n.ID().String()
+		}
+	}
+	t.Fatalf("mote has no %s address in %v", tr, n.Addrs())
+	return ""
+}
+
+// interopCase is one way of connecting mote and Kubo.
+type interopCase struct {
+	name      string
+	transport string // "tcp" or "quic-v1"
+	kuboSec   string // KuboOptions.Security
+	// security expected on the connection when mote dials and when Kubo
+	// dials (Kubo proposes TLS first, mote Noise first).
+	moteDialsSec, kuboDialsSec string
+}
+
+var interopCases = []interopCase{
+	{"tcp", "tcp", "", "/noise", "/tls/1.0.0"},
+	{"tcp-noise-only", "tcp", "noise", "/noise", "/noise"},
+	{"tcp-tls-only", "tcp", "tls", "/tls/1.0.0", "/tls/1.0.0"},
+	{"quic", "quic-v1", "", "/tls/1.0.0", "/tls/1.0.0"},
+}
+
+// checkState checks how a connection to Kubo was set up.
+func checkState(t *testing.T, st transport.ConnState, tc interopCase, outbound bool, sec string) {
+	t.Helper()
+	if st.Transport != tc.transport || st.Security != sec || st.Outbound != outbound {
+		t.Errorf("connection state = %+v, want transport %s, security %s, outbound %v", st, tc.transport, sec, outbound)
+	}
+	if tc.transport == "tcp" {
+		if st.Muxer != "/yamux/1.0.0" || !st.EarlyMuxer {
+			t.Errorf("connection state = %+v, want yamux agreed inside the handshake (early muxer negotiation)", st)
+		}
+	}
 }
 
 // splitAddr parses a Kubo address ending in /p2p/<id>.
@@ -95,105 +147,135 @@ func checkMoteInKubo(t *testing.T, ctx context.Context, k *Kubo, n *node.Node) {
 }
 
 func TestMoteDialsKubo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	k := startKuboT(t, ctx, KuboOptions{})
-	n := startMote(t)
+	for _, tc := range interopCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			k := startKuboT(t, ctx, KuboOptions{Security: tc.kuboSec})
+			n := startMote(t)
 
-	id, addr := splitAddr(t, k.TCPAddr())
-	c, err := n.Connect(ctx, id, addr)
-	if err != nil {
-		t.Fatalf("mote connect to kubo: %v", err)
-	}
-	st := c.State()
-	if st.Transport != "tcp" || st.Security != "/noise" || st.Muxer != "/yamux/1.0.0" || !st.Outbound {
-		t.Errorf("connection state = %+v, want outbound tcp /noise /yamux/1.0.0", st)
-	}
-	if !st.EarlyMuxer {
-		t.Errorf("muxer was negotiated by multistream, want early muxer negotiation in Noise")
-	}
-	waitIdentified(t, ctx, c)
-	checkKuboInPeerstore(t, n, id)
+			kaddr := k.TCPAddr()
+			if tc.transport == "quic-v1" {
+				kaddr = k.QUICAddr()
+			}
+			id, addr := splitAddr(t, kaddr)
+			c, err := n.Connect(ctx, id, addr)
+			if err != nil {
+				t.Fatalf("mote connect to kubo at %s: %v", addr, err)
+			}
+			checkState(t, c.State(), tc, true, tc.moteDialsSec)
+			waitIdentified(t, ctx, c)
+			checkKuboInPeerstore(t, n, id)
 
-	for i := 0; i < 3; i++ {
-		rtt, err := n.Ping(ctx, id)
-		if err != nil {
-			t.Fatalf("mote ping kubo: %v", err)
-		}
-		if rtt <= 0 {
-			t.Errorf("ping rtt = %v", rtt)
-		}
-	}
-	if n.Peerstore().Latency(id) <= 0 {
-		t.Errorf("no latency recorded for kubo")
-	}
+			for i := 0; i < 3; i++ {
+				rtt, err := n.Ping(ctx, id)
+				if err != nil {
+					t.Fatalf("mote ping kubo: %v", err)
+				}
+				if rtt <= 0 {
+					t.Errorf("ping rtt = %v", rtt)
+				}
+			}
+			if n.Peerstore().Latency(id) <= 0 {
+				t.Errorf("no latency recorded for kubo")
+			}
 
-	// Kubo identified us over the connection we opened.
-	checkMoteInKubo(t, ctx, k, n)
-	rtts, err := k.Ping(ctx, n.ID().String(), 2)
-	if err != nil {
-		t.Fatalf("kubo ping mote over mote's connection: %v", err)
-	}
-	if len(rtts) != 2 {
-		t.Errorf("kubo ping: %d answers, want 2", len(rtts))
+			// Kubo identified us over the connection we opened.
+			checkMoteInKubo(t, ctx, k, n)
+			rtts, err := k.Ping(ctx, n.ID().String(), 2)
+			if err != nil {
+				t.Fatalf("kubo ping mote over mote's connection: %v", err)
+			}
+			if len(rtts) != 2 {
+				t.Errorf("kubo ping: %d answers, want 2", len(rtts))
+			}
+			if got := len(n.Conns(id)); got != 1 {
+				t.Errorf("mote has %d connections to kubo, want 1", got)
+			}
+		})
 	}
 }
 
 func TestKuboDialsMote(t *testing.T) {
+	for _, tc := range interopCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			k := startKuboT(t, ctx, KuboOptions{Security: tc.kuboSec})
+			n := startMote(t)
+			sub := n.Subscribe(16)
+			defer sub.Close()
+
+			addr := moteAddr(t, n, tc.transport)
+			if err := k.SwarmConnect(ctx, addr); err != nil {
+				t.Fatalf("ipfs swarm connect %s: %v", addr, err)
+			}
+			peers, err := k.SwarmPeers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasPeer(peers, n.ID().String()) {
+				t.Fatalf("ipfs swarm peers = %v, lacks mote %s", peers, n.ID())
+			}
+			checkMoteInKubo(t, ctx, k, n)
+
+			kid, err := peer.Decode(k.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c *node.Conn
+			for c == nil {
+				select {
+				case e := <-sub.C:
+					if e.Kind == node.EventConnected && e.Peer == kid {
+						c = e.Conn
+					}
+				case <-ctx.Done():
+					t.Fatal("no connected event for kubo's inbound connection")
+				}
+			}
+			checkState(t, c.State(), tc, false, tc.kuboDialsSec)
+			waitIdentified(t, ctx, c)
+			checkKuboInPeerstore(t, n, kid)
+
+			rtts, err := k.Ping(ctx, n.ID().String(), 3)
+			if err != nil {
+				t.Fatalf("ipfs ping mote: %v", err)
+			}
+			if len(rtts) != 3 {
+				t.Errorf("ipfs ping: %d answers, want 3", len(rtts))
+			}
+			if _, err := n.Ping(ctx, kid); err != nil {
+				t.Fatalf("mote ping kubo over kubo's connection: %v", err)
+			}
+			if got := len(n.Conns(kid)); got != 1 {
+				t.Errorf("mote has %d connections to kubo, want 1 (reused)", got)
+			}
+		})
+	}
+}
+
+// TestSecurityMismatch: a Kubo that offers only TLS and a mote that offers
+// only Noise cannot connect, and both say why.
+func TestSecurityMismatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	k := startKuboT(t, ctx, KuboOptions{})
-	n := startMote(t)
-	sub := n.Subscribe(16)
-	defer sub.Close()
-
-	addr := n.Addrs()[0].String() + "/p2p/" + n.ID().String()
-	if err := k.SwarmConnect(ctx, addr); err != nil {
-		t.Fatalf("ipfs swarm connect %s: %v", addr, err)
+	k := startKuboT(t, ctx, KuboOptions{Security: "tls"})
+	n := startMote(t, func(c *node.Config) { c.Security = []string{"/noise"} })
+	id, addr := splitAddr(t, k.TCPAddr())
+	_, err := n.Connect(ctx, id, addr)
+	if err == nil {
+		t.Fatal("noise-only mote connected to a TLS-only kubo")
 	}
-	peers, err := k.SwarmPeers(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, wire.ErrNotSupported) || !strings.Contains(err.Error(), "/noise") {
+		t.Errorf("error = %v, want a negotiation error naming /noise", err)
 	}
-	if !hasPeer(peers, n.ID().String()) {
-		t.Fatalf("ipfs swarm peers = %v, lacks mote %s", peers, n.ID())
+	err = k.SwarmConnect(ctx, moteAddr(t, n, "tcp"))
+	if err == nil {
+		t.Fatal("TLS-only kubo connected to a noise-only mote")
 	}
-	checkMoteInKubo(t, ctx, k, n)
-
-	kid, err := peer.Decode(k.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c *node.Conn
-	for c == nil {
-		select {
-		case e := <-sub.C:
-			if e.Kind == node.EventConnected && e.Peer == kid {
-				c = e.Conn
-			}
-		case <-ctx.Done():
-			t.Fatal("no connected event for kubo's inbound connection")
-		}
-	}
-	st := c.State()
-	if st.Outbound || !st.EarlyMuxer || st.Security != "/noise" {
-		t.Errorf("connection state = %+v, want inbound /noise with early muxer", st)
-	}
-	waitIdentified(t, ctx, c)
-	checkKuboInPeerstore(t, n, kid)
-
-	rtts, err := k.Ping(ctx, n.ID().String(), 3)
-	if err != nil {
-		t.Fatalf("ipfs ping mote: %v", err)
-	}
-	if len(rtts) != 3 {
-		t.Errorf("ipfs ping: %d answers, want 3", len(rtts))
-	}
-	if _, err := n.Ping(ctx, kid); err != nil {
-		t.Fatalf("mote ping kubo over kubo's connection: %v", err)
-	}
-	if got := len(n.Conns(kid)); got != 1 {
-		t.Errorf("mote has %d connections to kubo, want 1 (reused)", got)
+	if !strings.Contains(err.Error(), "protocols not supported") {
+		t.Errorf("kubo's error = %v, want a negotiation failure", err)
 	}
 }
 
