@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -107,7 +108,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("daemon", stderr)
 	repo := fs.String("repo", defaultRepoDir(), "repo directory")
 	var listen, bootstrap multiFlag
-	fs.Var(&listen, "listen", "listen address (repeatable; default from the repo config, /ip4/0.0.0.0/tcp/4001)")
+	fs.Var(&listen, "listen", "listen address (repeatable; default from the repo config: TCP and QUIC on port 4001, IPv4 and IPv6)")
 	fs.Var(&bootstrap, "bootstrap", "peer to connect to at start, MULTIADDR/p2p/<id> (repeatable)")
 	verbose := fs.Bool("v", false, "log connection events")
 	if err := parseFlags(fs, args); err != nil {
@@ -124,10 +125,15 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		bootstrap = cfg.Bootstrap
 	}
 	var addrs []ma.Multiaddr
+	ip6 := hasIPv6()
 	for _, s := range listen {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
 			return fmt.Errorf("listen address %q: %w", s, err)
+		}
+		if !ip6 && a[0].Protocol().Code == ma.P_IP6 {
+			fmt.Fprintf(stderr, "skipping %s: this host has no IPv6\n", a)
+			continue
 		}
 		addrs = append(addrs, a)
 	}
@@ -309,4 +315,15 @@ func cmdPing(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "Average latency: %.2f ms\n", float64(total.Microseconds())/1000/float64(*count))
 	}
 	return nil
+}
+
+// hasIPv6 reports whether IPv6 sockets work here (hosts and containers
+// without IPv6 refuse even the loopback address).
+func hasIPv6() bool {
+	c, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

@@ -595,8 +595,8 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestDaemonDefaults runs `mote daemon` without flags: the repo is
-// $HOME/.mote and the node listens on /ip4/0.0.0.0/tcp/4001. If that port
-// is taken on this machine the test fails, saying so.
+// $HOME/.mote and the node listens on TCP and QUIC port 4001, IPv4 and
+// IPv6. If those ports are taken on this machine the test fails, saying so.
 func TestDaemonDefaults(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
@@ -609,17 +609,56 @@ func TestDaemonDefaults(t *testing.T) {
 			t.Errorf("default repo: %v", err)
 		}
 	}
+	var tcp, quic bool
 	for _, a := range d.addrs {
-		if !strings.HasSuffix(a, "/tcp/4001/p2p/"+d.id) {
-			t.Errorf("listen address %s, want …/tcp/4001/p2p/%s", a, d.id)
+		switch {
+		case strings.HasSuffix(a, "/tcp/4001/p2p/"+d.id):
+			tcp = true
+		case strings.HasSuffix(a, "/udp/4001/quic-v1/p2p/"+d.id):
+			quic = true
+		default:
+			t.Errorf("listen address %s, want …/tcp/4001 or …/udp/4001/quic-v1", a)
 		}
+	}
+	if !tcp || !quic {
+		t.Errorf("listen addresses %v: want TCP and QUIC on port 4001", d.addrs)
 	}
 	if got := strings.TrimSpace(mustMote(t, env, "id").stdout); got != d.id {
 		t.Errorf("mote id with the default repo: %q, want %q", got, d.id)
 	}
-	r := mustMote(t, env, "ping", "-n", "1", "/ip4/127.0.0.1/tcp/4001/p2p/"+d.id)
-	if !strings.Contains(r.stdout, "Pong received") {
-		t.Errorf("ping of the default daemon: %s", r)
+	for _, a := range []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"} {
+		r := mustMote(t, env, "ping", "-n", "1", a+"/p2p/"+d.id)
+		if !strings.Contains(r.stdout, "Pong received") {
+			t.Errorf("ping of the default daemon at %s: %s", a, r)
+		}
 	}
 	d.stop(syscall.SIGTERM)
+}
+
+// TestQUICBetweenProcesses: two daemons that listen on QUIC only connect
+// and ping each other over QUIC-v1; mote ping works over QUIC too.
+func TestQUICBetweenProcesses(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	const quicLoopback = "/ip4/127.0.0.1/udp/0/quic-v1"
+	ra, rb := t.TempDir(), t.TempDir()
+	a := startDaemon(t, env, ra, "--repo", ra, "--listen", quicLoopback)
+	b := startDaemon(t, env, rb, "--repo", rb, "--listen", quicLoopback)
+	if !strings.Contains(b.addr(), "/quic-v1/p2p/") {
+		t.Fatalf("daemon address %s is not QUIC", b.addr())
+	}
+	connect(t, env, a, b)
+	if got := peers(t, env, a); !slices.Equal(got, []string{b.addr()}) {
+		t.Errorf("peers of A: %q, want [%s]", got, b.addr())
+	}
+	// B sees A at A's listen port: dials reuse the listening socket.
+	if got := peers(t, env, b); !slices.Equal(got, []string{a.addr()}) {
+		t.Errorf("peers of B: %q, want [%s] (port reuse)", got, a.addr())
+	}
+	r := mustMote(t, env, "ping", "-n", "2", b.addr())
+	if n := strings.Count(r.stdout, "Pong received"); n != 2 {
+		t.Errorf("mote ping over QUIC: %d pongs:\n%s", n, r)
+	}
+	a.stop(syscall.SIGTERM)
+	b.stop(syscall.SIGTERM)
 }

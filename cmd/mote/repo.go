@@ -45,6 +45,15 @@ func defaultRepoDir() string {
 	return filepath.Join(home, ".mote")
 }
 
+// defaultSwarm is where a new repo's daemon listens: TCP and QUIC on port
+// 4001, IPv4 and IPv6 (the IPv6 ones are skipped on hosts without IPv6).
+var defaultSwarm = []string{
+	"/ip4/0.0.0.0/tcp/4001",
+	"/ip4/0.0.0.0/udp/4001/quic-v1",
+	"/ip6/::/tcp/4001",
+	"/ip6/::/udp/4001/quic-v1",
+}
+
 // openRepo loads the repo at dir, creating it (key and config) if absent.
 func openRepo(dir string) (peer.PrivateKey, *repoConfig, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -58,7 +67,7 @@ func openRepo(dir string) (peer.PrivateKey, *repoConfig, error) {
 	cfg, err := readConfig(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		cfg = &repoConfig{}
-		cfg.Addresses.Swarm = []string{"/ip4/0.0.0.0/tcp/4001"}
+		cfg.Addresses.Swarm = defaultSwarm
 		cfg.Addresses.API = "/ip4/127.0.0.1/tcp/0"
 		cfg.Bootstrap = []string{}
 		err = nil
