@@ -153,8 +153,8 @@ func readHeader(r io.Reader) error {
 // AppendSelect appends the header and a proposal for proto: what a dialer
 // sends first. An optimistic dialer that knows the peer supports proto may
 // append its first application bytes and write them all at once, then call
-// ReadSelectResponse before reading application data. On a synchronous
-// transport (net.Pipe) that write must run concurrently with the reads,
+// ReadSelectResponse before reading application data. The transport must
+// buffer that write (sockets and muxed streams do; net.Pipe does not),
 // because the listener writes its header before reading.
 func AppendSelect(b []byte, proto string) []byte {
 	b = append(b, headerMsg...)
@@ -192,36 +192,19 @@ func readAnswer(r io.Reader, proto string) error {
 }
 
 // SelectOne negotiates proto as the dialer: it writes the header and the
-// proposal in one Write and reads the header and the answer. The write runs
-// in its own goroutine, joined before returning, so that negotiation also
-// completes over synchronous transports where the listener writes its header
-// before reading ours. Callers should set a deadline on rw: a peer that
-// neither reads nor answers would otherwise block SelectOne forever.
+// proposal in one Write and reads the header and the answer. Like every
+// dialer here it needs a transport that buffers small writes (sockets and
+// muxed streams do; net.Pipe does not), since the listener writes its
+// header before reading. Callers should set a deadline on rw: a peer that
+// never answers would otherwise block SelectOne forever.
 func SelectOne(rw io.ReadWriter, proto string) error {
 	if err := checkProtocolID(proto); err != nil {
 		return err
 	}
-	written := writeAsync(rw, AppendSelect(nil, proto))
-	rerr := ReadSelectResponse(rw, proto)
-	werr := <-written
-	switch {
-	case werr == nil:
-		return rerr
-	case rerr == nil:
-		return fmt.Errorf("multistream: writing proposal %q: %w", proto, werr)
+	if _, err := rw.Write(AppendSelect(nil, proto)); err != nil {
+		return fmt.Errorf("multistream: writing proposal %q: %w", proto, err)
 	}
-	return fmt.Errorf("%w (writing proposal %q also failed: %w)", rerr, proto, werr)
-}
-
-// writeAsync writes msg in a new goroutine and reports the result on the
-// returned channel, which is buffered so the goroutine never leaks on it.
-func writeAsync(w io.Writer, msg []byte) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.Write(msg)
-		done <- err
-	}()
-	return done
+	return ReadSelectResponse(rw, proto)
 }
 
 // SelectOneOf negotiates the first protocol of protos the listener accepts.
