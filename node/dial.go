@@ -90,6 +90,9 @@ func (n *Node) dial(id peer.ID, call *dialCall) {
 		delete(n.backoff, id)
 	}
 	n.mu.Unlock()
+	if err != nil {
+		n.emit(Event{Kind: EventDialFailed, Peer: id, Err: err})
+	}
 	call.conn, call.err = c, err
 	close(call.done)
 }

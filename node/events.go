@@ -17,6 +17,10 @@ const (
 	EventIdentified
 	// EventDisconnected: Conn to Peer has closed.
 	EventDisconnected
+	// EventDialFailed: dialing Peer failed; Err says why for each address
+	// tried. (A successful dial is an EventConnected whose Conn.State()
+	// names the transport that won.)
+	EventDialFailed
 )
 
 func (k EventKind) String() string {
@@ -27,6 +31,8 @@ func (k EventKind) String() string {
 		return "identified"
 	case EventDisconnected:
 		return "disconnected"
+	case EventDialFailed:
+		return "dial failed"
 	}
 	return "unknown"
 }

@@ -256,6 +256,8 @@ func TestWrongPeerID(t *testing.T) {
 	ctx := testCtx(t)
 	a := newNode(t, nil, true)
 	b := newNode(t, nil, false)
+	sub := b.Subscribe(8)
+	defer sub.Close()
 	other, err := peer.GenerateEd25519(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +271,9 @@ func TestWrongPeerID(t *testing.T) {
 		if !strings.Contains(err.Error(), id.String()) {
 			t.Errorf("error %q does not name %s", err, id)
 		}
+	}
+	if e := <-sub.C; e.Kind != EventDialFailed || e.Peer != wrong || e.Err == nil {
+		t.Errorf("event = %v for %s (%v), want dial failed for %s", e.Kind, e.Peer, e.Err, wrong)
 	}
 	// A retry is refused by the backoff, without dialing.
 	if _, err := b.Connect(ctx, wrong); !errors.Is(err, ErrDialBackoff) {
@@ -411,9 +416,14 @@ func TestHappyEyeballs(t *testing.T) {
 		c.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
 	})
 	b := newNode(t, nil, false)
+	sub := b.Subscribe(8)
+	defer sub.Close()
 	c := connect(t, ctx, b, a)
 	if got := c.State().Transport; got != "quic-v1" {
 		t.Errorf("first choice = %s, want quic-v1", got)
+	}
+	if e := <-sub.C; e.Kind != EventConnected || e.Conn.State().Transport != "quic-v1" {
+		t.Errorf("first event = %v over %s, want connected over quic-v1", e.Kind, e.Conn.State().Transport)
 	}
 	if n := len(b.Conns(a.ID())); n != 1 {
 		t.Errorf("%d connections after the dial, want 1 (the loser closed)", n)
