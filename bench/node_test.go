@@ -33,7 +33,7 @@ import (
 // Benchmark protocols served by the listening node.
 const (
 	echoProto = "/mote-bench/echo/1.0.0" // echoes until EOF
-	sinkProto = "/mote-bench/sink/1.0.0" // discards, then replies with the byte count
+	sinkProto = "/mote-bench/sink/1.0.0" // sends a ready byte, discards, then replies with the byte count
 	holdProto = "/mote-bench/hold/1.0.0" // echoes one byte, then idles until EOF
 )
 
@@ -43,7 +43,48 @@ const (
 	envAddr  = "MOTE_BENCH_ADDR"  // listener's multiaddr
 	envPeer  = "MOTE_BENCH_PEER"  // listener's peer ID
 	envConns = "MOTE_BENCH_CONNS" // number of connections (also a default for -conns)
+	envTrans = "MOTE_BENCH_TRANS" // benchTransport.name
 )
+
+// benchTransport is one transport the benchmarks run over, as a
+// sub-benchmark of that name.
+type benchTransport struct {
+	name     string // sub-benchmark name
+	listen   string // the listener's only listen address
+	state    string // ConnState.Transport every connection must report
+	security string // ConnState.Security every connection must report
+	noQUIC   bool   // Config.DisableQUIC of both ends
+}
+
+// transports are the transports measured side by side. TCP nodes leave
+// QUIC out altogether, so nothing can dial QUIC by accident; the QUIC
+// listener listens on QUIC only, so every dial to it is QUIC.
+var transports = []benchTransport{
+	{name: "tcp", listen: "/ip4/127.0.0.1/tcp/0", state: "tcp", security: "/noise", noQUIC: true},
+	{name: "quic", listen: "/ip4/127.0.0.1/udp/0/quic-v1", state: "quic-v1", security: "/tls/1.0.0"},
+}
+
+func transportNamed(name string) (benchTransport, bool) {
+	for _, tr := range transports {
+		if tr.name == name {
+			return tr, true
+		}
+	}
+	return benchTransport{}, false
+}
+
+// config is the node configuration of either end on this transport.
+func (tr benchTransport) config() node.Config {
+	return node.Config{DisableQUIC: tr.noQUIC}
+}
+
+// check fails unless c runs over this transport.
+func (tr benchTransport) check(c *node.Conn) error {
+	if st := c.State(); st.Transport != tr.state || st.Security != tr.security {
+		return fmt.Errorf("connection to %s is %s+%s, want %s+%s", c.RemotePeer(), st.Transport, st.Security, tr.state, tr.security)
+	}
+	return nil
+}
 
 var connsFlag = flag.Int("conns", 0, "connections held by BenchmarkIdleConnMemory (default $"+envConns+" or 1000)")
 
@@ -59,9 +100,15 @@ func TestMain(m *testing.M) {
 // Benchmarks
 
 // BenchmarkDialFirstStream measures dial → first stream → 1-byte echo on
-// a fresh connection from a fresh node each iteration.
+// a fresh connection from a fresh node each iteration, per transport.
 func BenchmarkDialFirstStream(b *testing.B) {
-	a := newListener(b, 0, nil)
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) { benchDialFirstStream(b, tr) })
+	}
+}
+
+func benchDialFirstStream(b *testing.B, tr benchTransport) {
+	a := newListener(b, tr, 0, nil)
 	addrs := a.Addrs()
 	connect := make([]time.Duration, 0, b.N)
 	first := make([]time.Duration, 0, b.N)
@@ -82,7 +129,7 @@ func BenchmarkDialFirstStream(b *testing.B) {
 			waitConns(b, a, 0)
 		}
 		var err error
-		if d, err = node.New(node.Config{}); err != nil { // key generation: untimed
+		if d, err = node.New(tr.config()); err != nil { // key generation: untimed
 			b.Fatal(err)
 		}
 		cpu0 := cpuTime()
@@ -91,6 +138,9 @@ func BenchmarkDialFirstStream(b *testing.B) {
 		b.StopTimer()
 		cpu += cpuTime() - cpu0
 		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tr.check(s.Conn()); err != nil {
 			b.Fatal(err)
 		}
 		s.Close()
@@ -110,14 +160,23 @@ func BenchmarkDialFirstStream(b *testing.B) {
 }
 
 // BenchmarkThroughput measures one stream to a discarding sink, one chunk
-// written per iteration.
+// written per iteration, per transport and chunk size.
 func BenchmarkThroughput(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) { benchThroughput(b, tr) })
+	}
+}
+
+func benchThroughput(b *testing.B, tr benchTransport) {
 	for _, chunk := range []int{64 << 10, 1 << 20} {
 		name := fmt.Sprintf("write=%dKiB", chunk>>10)
 		b.Run(name, func(b *testing.B) {
-			a := newListener(b, 0, nil)
-			d := newNode(b, node.Config{})
-			s := openStream(b, d, a, sinkProto)
+			a := newListener(b, tr, 0, nil)
+			d := newNode(b, tr.config())
+			s := openStream(b, tr, d, a, sinkProto)
+			if err := sinkReady(s); err != nil {
+				b.Fatal(err)
+			}
 			buf := make([]byte, chunk)
 			b.SetBytes(int64(chunk))
 			b.ReportAllocs()
@@ -143,16 +202,24 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 // BenchmarkIdleConnMemory measures what the listener holds per idle,
-// identified connection with one idle stream. The dialers run in a child
-// process. It measures once per process; the b.N loop is trivial.
+// identified connection with one idle stream, per transport. The dialers
+// run in a child process. It measures once per process and transport; the
+// b.N loop is trivial.
 func BenchmarkIdleConnMemory(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) { benchIdleConnMemory(b, tr) })
+	}
+}
+
+func benchIdleConnMemory(b *testing.B, tr benchTransport) {
 	n := benchConns(b)
+	key := idleKey{tr.name, n}
 	idleMu.Lock()
-	r, ok := idleCache[n]
+	r, ok := idleCache[key]
 	if !ok {
 		b.StopTimer()
-		r = measureIdleConns(b, n)
-		idleCache[n] = r
+		r = measureIdleConns(b, tr, n)
+		idleCache[key] = r
 		b.StartTimer()
 	}
 	idleMu.Unlock()
@@ -168,8 +235,13 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 
 var (
 	idleMu    sync.Mutex
-	idleCache = map[int]idleResult{}
+	idleCache = map[idleKey]idleResult{}
 )
+
+type idleKey struct {
+	transport string
+	conns     int
+}
 
 func benchConns(b *testing.B) int {
 	if *connsFlag > 0 {
@@ -190,56 +262,86 @@ func benchConns(b *testing.B) int {
 
 func TestBenchSmoke(t *testing.T) {
 	t.Run("DialFirstStream", func(t *testing.T) {
-		a := newListener(t, 0, nil)
-		addrs := a.Addrs()
-		for range 3 {
-			d := newNode(t, node.Config{})
-			c, f, s, err := dialFirstStream(d, a.ID(), addrs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Close()
-			if c <= 0 || f <= 0 {
-				t.Fatalf("connect %v, first stream %v: want > 0", c, f)
-			}
-			if cs := d.Conns(a.ID()); len(cs) != 1 || cs[0].State().Transport != "tcp" || cs[0].State().Security != "/noise" {
-				t.Fatalf("want one tcp+noise connection, got %d: %+v", len(cs), cs)
-			}
-			t.Logf("connect %v, first stream %v", c, f)
-			d.Close()
-			waitConns(t, a, 0)
+		for _, tr := range transports {
+			t.Run(tr.name, func(t *testing.T) { smokeDialFirstStream(t, tr) })
 		}
 	})
 	t.Run("Throughput", func(t *testing.T) {
-		a := newListener(t, 0, nil)
-		d := newNode(t, node.Config{})
-		s := openStream(t, d, a, sinkProto)
-		const chunk, total = 64 << 10, 1 << 20
-		buf := make([]byte, chunk)
-		start := time.Now()
-		for range total / chunk {
-			if _, err := s.Write(buf); err != nil {
-				t.Fatal(err)
-			}
+		for _, tr := range transports {
+			t.Run(tr.name, func(t *testing.T) { smokeThroughput(t, tr) })
 		}
-		got, err := finishSink(s)
+	})
+	t.Run("IdleConnMemory", func(t *testing.T) {
+		for _, tr := range transports {
+			t.Run(tr.name, func(t *testing.T) { smokeIdleConnMemory(t, tr) })
+		}
+	})
+}
+
+func smokeDialFirstStream(t *testing.T, tr benchTransport) {
+	a := newListener(t, tr, 0, nil)
+	addrs := a.Addrs()
+	for range 3 {
+		d := newNode(t, tr.config())
+		c, f, s, err := dialFirstStream(d, a.ID(), addrs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != total {
-			t.Fatalf("sink received %d bytes, sent %d", got, total)
+		s.Close()
+		if c <= 0 || f <= 0 {
+			t.Fatalf("connect %v, first stream %v: want > 0", c, f)
 		}
-		t.Logf("%.0f MB/s", total/time.Since(start).Seconds()/1e6)
-	})
-	t.Run("IdleConnMemory", func(t *testing.T) {
-		const n = 10
-		r := measureIdleConns(t, n)
-		t.Logf("per conn: heap %.1f KiB, stack %.1f KiB, rss %.1f KiB, %.1f goroutines",
-			r.heap/1024, r.stack/1024, r.rss/1024, r.goroutines)
-		if r.heap <= 0 || r.stack <= 0 || r.goroutines < 1 {
-			t.Fatalf("implausible per-connection figures: %+v", r)
+		cs := d.Conns(a.ID())
+		if len(cs) != 1 {
+			t.Fatalf("want one connection, got %d", len(cs))
 		}
-	})
+		if err := tr.check(cs[0]); err != nil {
+			t.Fatal(err)
+		}
+		for _, ac := range a.Conns(d.ID()) {
+			if err := tr.check(ac); err != nil {
+				t.Fatalf("listener: %v", err)
+			}
+		}
+		t.Logf("connect %v, first stream %v", c, f)
+		d.Close()
+		waitConns(t, a, 0)
+	}
+}
+
+func smokeThroughput(t *testing.T, tr benchTransport) {
+	a := newListener(t, tr, 0, nil)
+	d := newNode(t, tr.config())
+	s := openStream(t, tr, d, a, sinkProto)
+	if err := sinkReady(s); err != nil {
+		t.Fatal(err)
+	}
+	const chunk, total = 64 << 10, 1 << 20
+	buf := make([]byte, chunk)
+	start := time.Now()
+	for range total / chunk {
+		if _, err := s.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := finishSink(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != total {
+		t.Fatalf("sink received %d bytes, sent %d", got, total)
+	}
+	t.Logf("%.0f MB/s", total/time.Since(start).Seconds()/1e6)
+}
+
+func smokeIdleConnMemory(t *testing.T, tr benchTransport) {
+	const n = 10
+	r := measureIdleConns(t, tr, n)
+	t.Logf("per conn: heap %.1f KiB, stack %.1f KiB, rss %.1f KiB, %.1f goroutines",
+		r.heap/1024, r.stack/1024, r.rss/1024, r.goroutines)
+	if r.heap <= 0 || r.stack <= 0 || r.goroutines < 1 {
+		t.Fatalf("implausible per-connection figures: %+v", r)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -283,6 +385,19 @@ func echoByte(s *node.Stream) error {
 	return nil
 }
 
+// sinkReady reads the sink's ready byte. Reading before the first write
+// also takes in the peer's multistream answer to the lazy protocol
+// proposal; without that, the first read after CloseWrite would flush the
+// (already sent) proposal with an empty write, which QUIC streams refuse
+// once closed for writing ("write on closed stream"; yamux accepts it).
+func sinkReady(s *node.Stream) error {
+	var b [1]byte
+	if _, err := io.ReadFull(s, b[:]); err != nil {
+		return fmt.Errorf("sink ready: %w", err)
+	}
+	return nil
+}
+
 // finishSink half-closes a sink stream and reads the byte count.
 func finishSink(s *node.Stream) (uint64, error) {
 	if err := s.CloseWrite(); err != nil {
@@ -302,21 +417,21 @@ type idleResult struct {
 	goroutines       float64
 }
 
-// measureIdleConns has a child process open n identified connections to
-// a listener in this process, each with one idle stream, and returns the
-// listener's per-connection deltas after GC.
-func measureIdleConns(tb testing.TB, n int) idleResult {
+// measureIdleConns has a child process open n identified connections over
+// tr to a listener in this process, each with one idle stream, and returns
+// the listener's per-connection deltas after GC.
+func measureIdleConns(tb testing.TB, tr benchTransport, n int) idleResult {
 	tb.Helper()
 	if lim := noFileLimit(); lim < uint64(n)+256 {
 		tb.Fatalf("RLIMIT_NOFILE %d is too low for %d connections", lim, n)
 	}
 	var held atomic.Int64
-	a := newListener(tb, n+64, &held)
+	a := newListener(tb, tr, n+64, &held)
 
 	// Warm up the listener's code paths (and lazily built tables) with one
 	// in-process connection, then drop it.
-	w := newNode(tb, node.Config{})
-	s := openStream(tb, w, a, holdProto)
+	w := newNode(tb, tr.config())
+	s := openStream(tb, tr, w, a, holdProto)
 	if err := echoByte(s); err != nil {
 		tb.Fatal(err)
 	}
@@ -337,6 +452,7 @@ func measureIdleConns(tb testing.TB, n int) idleResult {
 		envAddr+"="+a.Addrs()[0].String(),
 		envPeer+"="+a.ID().String(),
 		envConns+"="+strconv.Itoa(n),
+		envTrans+"="+tr.name,
 	)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -381,6 +497,9 @@ func measureIdleConns(tb testing.TB, n int) idleResult {
 			return false
 		}
 		for _, c := range cs {
+			if err := tr.check(c); err != nil {
+				tb.Fatal(err)
+			}
 			select {
 			case <-c.Identified():
 				if err := c.IdentifyErr(); err != nil {
@@ -467,6 +586,10 @@ func runChild() int {
 	if err != nil || n <= 0 {
 		return fail("%s=%q", envConns, os.Getenv(envConns))
 	}
+	tr, ok := transportNamed(os.Getenv(envTrans))
+	if !ok {
+		return fail("%s=%q: unknown transport", envTrans, os.Getenv(envTrans))
+	}
 
 	nodes := make([]*node.Node, n)
 	streams := make([]*node.Stream, n)
@@ -492,7 +615,7 @@ func runChild() int {
 				if i >= n {
 					return
 				}
-				d, err := node.New(node.Config{})
+				d, err := node.New(tr.config())
 				if err != nil {
 					errs <- err
 					return
@@ -500,6 +623,10 @@ func runChild() int {
 				nodes[i] = d
 				c, err := d.Connect(ctx, id, addr)
 				if err != nil {
+					errs <- fmt.Errorf("conn %d: %w", i, err)
+					return
+				}
+				if err := tr.check(c); err != nil {
 					errs <- fmt.Errorf("conn %d: %w", i, err)
 					return
 				}
@@ -547,15 +674,19 @@ func newNode(tb testing.TB, cfg node.Config) *node.Node {
 	return n
 }
 
-// newListener starts node A on 127.0.0.1 serving the echo, sink and hold
-// protocols. maxIn raises MaxInboundConns if > 0; held, if not nil,
-// counts hold streams that have echoed and are idling.
-func newListener(tb testing.TB, maxIn int, held *atomic.Int64) *node.Node {
+// newListener starts node A listening on tr's address on 127.0.0.1 only,
+// serving the echo, sink and hold protocols. maxIn raises MaxInboundConns
+// if > 0; held, if not nil, counts hold streams that have echoed and are
+// idling.
+func newListener(tb testing.TB, tr benchTransport, maxIn int, held *atomic.Int64) *node.Node {
 	tb.Helper()
-	a := newNode(tb, node.Config{
-		ListenAddrs:     []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		MaxInboundConns: maxIn,
-	})
+	cfg := tr.config()
+	cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast(tr.listen)}
+	cfg.MaxInboundConns = maxIn
+	a := newNode(tb, cfg)
+	if addrs := a.Addrs(); len(addrs) != 1 {
+		tb.Fatalf("listener addresses %v: want one %s address", addrs, tr.name)
+	}
 	a.SetHandler(echoProto, serveEcho)
 	a.SetHandler(sinkProto, serveSink)
 	if held == nil {
@@ -587,6 +718,10 @@ func serveEcho(s *node.Stream) {
 }
 
 func serveSink(s *node.Stream) {
+	if _, err := s.Write([]byte{1}); err != nil { // ready
+		s.Reset()
+		return
+	}
 	buf := make([]byte, 64<<10)
 	var total uint64
 	for {
@@ -626,13 +761,17 @@ func serveHold(s *node.Stream, held *atomic.Int64) {
 	s.Close()
 }
 
-// openStream connects d to a, waits for identify and opens a stream.
-func openStream(tb testing.TB, d, a *node.Node, proto string) *node.Stream {
+// openStream connects d to a over tr, waits for identify and opens a
+// stream.
+func openStream(tb testing.TB, tr benchTransport, d, a *node.Node, proto string) *node.Stream {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := d.Connect(ctx, a.ID(), a.Addrs()...)
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := tr.check(c); err != nil {
 		tb.Fatal(err)
 	}
 	s, err := d.NewStreamOn(ctx, c, proto)

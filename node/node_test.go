@@ -444,3 +444,42 @@ func TestHappyEyeballs(t *testing.T) {
 		t.Errorf("fallback = %s, want tcp", got)
 	}
 }
+
+// TestRequestResponseOverEachTransport: write, CloseWrite, then read the
+// reply, on a stream opened optimistically, over every transport.
+func TestRequestResponseOverEachTransport(t *testing.T) {
+	for _, listen := range []string{"", "/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"} {
+		t.Run(listen, func(t *testing.T) {
+			var mn *transport.MemNetwork
+			if listen == "" {
+				mn = transport.NewMemNetwork()
+			}
+			ctx := testCtx(t)
+			a := newNode(t, mn, true, func(c *Config) {
+				if listen != "" {
+					c.ListenAddrs = []ma.Multiaddr{ma.StringCast(listen)}
+				}
+			})
+			a.SetHandler("/upper", func(s *Stream) {
+				defer s.Close()
+				b, _ := io.ReadAll(s)
+				s.Write([]byte(strings.ToUpper(string(b))))
+			})
+			b := newNode(t, mn, false)
+			connect(t, ctx, b, a)
+			s, err := b.NewStream(ctx, a.ID(), "/upper")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.Write([]byte("hello"))
+			if err := s.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(s)
+			if err != nil || string(got) != "HELLO" {
+				t.Fatalf("reply %q, %v", got, err)
+			}
+		})
+	}
+}

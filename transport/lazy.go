@@ -47,6 +47,9 @@ func (l *lazySelect) write(w io.Writer, b []byte) (int, error) {
 // flush sends the proposal alone if nothing has been written yet, for
 // protocols where the opener only reads or closes.
 func (l *lazySelect) flush(w io.Writer) error {
+	if l.wrote.Load() {
+		return nil // a write after CloseWrite fails on QUIC, even an empty one
+	}
 	_, err := l.write(w, nil)
 	return err
 }
