@@ -6,10 +6,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
-	"github.com/mote-p2p/mote/transport/quic"
 )
 
 // Version is mote's version, sent in identify as "mote/<Version>".
@@ -34,12 +32,9 @@ type Config struct {
 	// Default: /noise, then /tls/1.0.0. QUIC always uses TLS.
 	Security []string
 
-	// MaxInboundConns bounds connections peers opened to us; more are
-	// closed at once. Default 512.
-	MaxInboundConns int
-	// MaxInboundStreams bounds the streams a peer may have open to us on
-	// one connection; more are reset. Default 256.
-	MaxInboundStreams int
+	// Limits is the resource budget; zero fields take the server preset's
+	// values (see Preset).
+	Limits Limits
 	// DialConcurrency bounds the addresses of one peer dialed at once.
 	// Default 8.
 	DialConcurrency int
@@ -62,13 +57,6 @@ type Config struct {
 	// HandshakeTimeout bounds an inbound connection's upgrade. Default 15 s.
 	HandshakeTimeout time.Duration
 
-	// Mux sets yamux windows and limits.
-	Mux mux.Config
-	// QUIC sets QUIC windows, stream limits and timeouts; its Key and
-	// Logger are the node's.
-	QUIC quic.Config
-	// Peerstore bounds the peerstore.
-	Peerstore peer.StoreConfig
 	// Logger receives diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
@@ -87,8 +75,7 @@ func (c *Config) setDefaults() {
 			*v = d
 		}
 	}
-	def(&c.MaxInboundConns, 512)
-	def(&c.MaxInboundStreams, 256)
+	c.Limits = c.Limits.WithDefaults()
 	def(&c.DialConcurrency, 8)
 	defd(&c.DialTimeout, 15*time.Second)
 	defd(&c.DialBackoff, 5*time.Second)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"fmt"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -49,13 +48,21 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 		n.mu.Unlock()
 		tc.Close()
 		return nil, ErrClosed
-	case inbound && n.inbound >= n.cfg.MaxInboundConns:
+	case inbound && n.inbound >= n.cfg.Limits.MaxInboundConns:
 		n.mu.Unlock()
 		tc.Close()
-		return nil, fmt.Errorf("inbound connection limit reached (MaxInboundConns=%d)", n.cfg.MaxInboundConns)
+		n.counters.inboundConns.Add(1)
+		return nil, &LimitError{Limit: LimitInboundConns, Value: int64(n.cfg.Limits.MaxInboundConns), Where: "inbound connection from " + id.String()}
+	case !inbound && n.outbound >= n.cfg.Limits.MaxOutboundConns:
+		n.mu.Unlock()
+		tc.Close()
+		n.counters.outboundConns.Add(1)
+		return nil, &LimitError{Limit: LimitOutboundConns, Value: int64(n.cfg.Limits.MaxOutboundConns), Where: "outbound connection to " + id.String()}
 	}
 	if inbound {
 		n.inbound++
+	} else {
+		n.outbound++
 	}
 	n.conns[id] = append(n.conns[id], c)
 	n.wg.Add(2)
@@ -80,11 +87,12 @@ func (n *Node) runConn(c *Conn) {
 		if err != nil {
 			break
 		}
-		if int(c.streams.Add(1)) > n.cfg.MaxInboundStreams {
+		if int(c.streams.Add(1)) > n.cfg.Limits.MaxInboundStreams {
 			c.streams.Add(-1)
 			s.Reset()
-			n.log.Info("inbound stream refused", "peer", c.RemotePeer(),
-				"err", fmt.Sprintf("inbound stream limit reached (MaxInboundStreams=%d)", n.cfg.MaxInboundStreams))
+			n.counters.streams.Add(1)
+			n.log.Info("inbound stream refused", "peer", c.RemotePeer(), "err", &LimitError{
+				Limit: LimitStreams, Value: int64(n.cfg.Limits.MaxInboundStreams), Where: "inbound stream from " + c.RemotePeer().String()})
 			continue
 		}
 		n.wg.Add(1)
@@ -129,7 +137,9 @@ func (n *Node) removeConn(c *Conn) {
 	} else {
 		n.conns[id] = cs
 	}
-	if !c.State().Outbound {
+	if c.State().Outbound {
+		n.outbound--
+	} else {
 		n.inbound--
 	}
 	last := len(cs) == 0

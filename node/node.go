@@ -19,10 +19,10 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	"github.com/mote-p2p/mote/transport"
-	"github.com/mote-p2p/mote/transport/quic"
 )
 
 // ErrClosed is returned by calls on a closed node.
@@ -60,6 +60,9 @@ type Node struct {
 	protos atomic.Pointer[[]string]      // sorted handler IDs, for negotiation
 	info   atomic.Pointer[identify.Info] // what identify tells peers
 	pushCh chan struct{}                 // wakes the identify pusher
+
+	counters counters
+	outbound int // open outbound connections; guarded by mu
 }
 
 // New creates a node, and listens on cfg.ListenAddrs.
@@ -75,7 +78,7 @@ func New(cfg Config) (*Node, error) {
 	up, err := transport.NewUpgrader(transport.UpgraderConfig{
 		Key:              key,
 		Security:         cfg.Security,
-		Mux:              cfg.Mux,
+		Mux:              mux.Config{MaxStreamWindow: cfg.Limits.StreamWindow, KeepAlive: cfg.Limits.KeepAlive},
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		Logger:           cfg.Logger,
 	})
@@ -89,7 +92,7 @@ func New(cfg Config) (*Node, error) {
 		id:       peer.IDFromPublicKey(key.Public()),
 		log:      cfg.Logger,
 		up:       up,
-		store:    peer.NewStore(cfg.Peerstore),
+		store:    peer.NewStore(peer.StoreConfig{MaxPeers: cfg.Limits.MaxPeers, MaxAddrsPerPeer: cfg.Limits.MaxAddrsPerPeer}),
 		ctx:      ctx,
 		cancel:   cancel,
 		conns:    make(map[peer.ID][]*Conn),
@@ -105,14 +108,15 @@ func New(cfg Config) (*Node, error) {
 	case cfg.DisableQUIC:
 		n.transports = append(n.transports, transport.NewTCP(up))
 	default:
-		qc := cfg.QUIC
-		qc.Key, qc.Logger = key, cfg.Logger
-		qt, err := quic.New(qc)
+		qt, err := newQUIC(key, &cfg) // quic_on.go; nil under -tags noquic
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		n.transports = append(n.transports, qt, transport.NewTCP(up))
+		if qt != nil {
+			n.transports = append(n.transports, qt)
+		}
+		n.transports = append(n.transports, transport.NewTCP(up))
 	}
 	n.handlers[identify.ID] = n.serveIdentify
 	n.handlers[identify.PushID] = n.handlePush

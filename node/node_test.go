@@ -313,7 +313,7 @@ func TestConcurrentConnectDialsOnce(t *testing.T) {
 func TestInboundConnLimit(t *testing.T) {
 	mn := transport.NewMemNetwork()
 	ctx := testCtx(t)
-	a := newNode(t, mn, true, func(c *Config) { c.MaxInboundConns = 2 })
+	a := newNode(t, mn, true, func(c *Config) { c.Limits.MaxInboundConns = 2 })
 	connect(t, ctx, newNode(t, mn, false), a)
 	connect(t, ctx, newNode(t, mn, false), a)
 	third := newNode(t, mn, false)
@@ -333,7 +333,7 @@ func TestInboundConnLimit(t *testing.T) {
 func TestInboundStreamLimit(t *testing.T) {
 	mn := transport.NewMemNetwork()
 	ctx := testCtx(t)
-	a := newNode(t, mn, true, func(c *Config) { c.MaxInboundStreams = 3 })
+	a := newNode(t, mn, true, func(c *Config) { c.Limits.MaxInboundStreams = 3 })
 	b := newNode(t, mn, false)
 	release := make(chan struct{})
 	a.SetHandler("/hold", func(s *Stream) {

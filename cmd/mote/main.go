@@ -43,6 +43,7 @@ commands:
   swarm peers   list the running daemon's connections
   swarm connect connect the running daemon to MULTIADDR/p2p/<id>
   ping          dial MULTIADDR/p2p/<id> with a throwaway node and ping it
+  config show   print the repo config (--effective: the limits in force)
   version       print the version
 `
 
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSwarm(rest, stdout, stderr)
 	case "ping":
 		err = cmdPing(rest, stdout, stderr)
+	case "config":
+		err = cmdConfig(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mote", node.Version)
 	case "help", "-h", "--help":
@@ -111,6 +114,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&listen, "listen", "listen address (repeatable; default from the repo config: TCP and QUIC on port 4001, IPv4 and IPv6)")
 	fs.Var(&bootstrap, "bootstrap", "peer to connect to at start, MULTIADDR/p2p/<id> (repeatable)")
 	verbose := fs.Bool("v", false, "log connection events")
+	preset := fs.String("preset", "", "resource limits preset: "+fmt.Sprint(node.PresetNames)+" (default: the repo's, else server)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -141,9 +145,15 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		level = slog.LevelInfo
 	}
+	_, limits, err := effectiveLimits(cfg, *preset)
+	if err != nil {
+		return err
+	}
+	applyMemoryLimit(limits)
 	n, err := node.New(node.Config{
 		Key:         key,
 		ListenAddrs: addrs,
+		Limits:      limits,
 		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {

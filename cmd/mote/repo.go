@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -32,6 +33,19 @@ type repoConfig struct {
 	}
 	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
 	Bootstrap []string
+	// Preset names the resource limits: server (default), mobile, iot or
+	// low-memory. The daemon's --preset flag overrides it.
+	Preset string `json:",omitempty"`
+	// Limits overrides single fields of the preset.
+	Limits node.Limits
+}
+
+func newRepoConfig() *repoConfig {
+	cfg := &repoConfig{}
+	cfg.Addresses.Swarm = defaultSwarm
+	cfg.Addresses.API = "/ip4/127.0.0.1/tcp/0"
+	cfg.Bootstrap = []string{}
+	return cfg
 }
 
 func defaultRepoDir() string {
@@ -66,11 +80,7 @@ func openRepo(dir string) (peer.PrivateKey, *repoConfig, error) {
 	id := peer.IDFromPublicKey(key.Public())
 	cfg, err := readConfig(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		cfg = &repoConfig{}
-		cfg.Addresses.Swarm = defaultSwarm
-		cfg.Addresses.API = "/ip4/127.0.0.1/tcp/0"
-		cfg.Bootstrap = []string{}
-		err = nil
+		cfg, err = newRepoConfig(), nil
 	}
 	if err != nil {
 		return nil, nil, err

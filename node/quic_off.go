@@ -1,0 +1,12 @@
+//go:build noquic
+
+package node
+
+import (
+	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/transport"
+)
+
+// newQUIC returns no transport: this binary was built with the noquic tag,
+// so QUIC addresses have no transport and are neither listened on nor dialed.
+func newQUIC(peer.PrivateKey, *Config) (transport.Transport, error) { return nil, nil }
