@@ -25,5 +25,6 @@ require (
 	golang.org/x/exp v0.0.0-20230725012225-302865e7556b // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	lukechampine.com/blake3 v1.2.1 // indirect
 )

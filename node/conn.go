@@ -16,10 +16,22 @@ type Conn struct {
 	node    *Node
 	opened  time.Time
 	streams atomic.Int32 // inbound streams being served
+	out     atomic.Int32 // outbound streams not yet closed
+
+	// For the connection manager and bandwidth accounting.
+	lastActive        atomic.Int64 // unix nanoseconds of the last stream opened
+	bytesIn, bytesOut atomic.Uint64
 
 	identified chan struct{} // closed when identify has finished, either way
 	idErr      error         // why identify failed; read after identified is closed
 }
+
+// Bandwidth returns the stream bytes read from and written to this
+// connection (protocol negotiation included, transport overhead not).
+func (c *Conn) Bandwidth() (in, out uint64) { return c.bytesIn.Load(), c.bytesOut.Load() }
+
+// active marks the connection as used now.
+func (c *Conn) active() { c.lastActive.Store(time.Now().UnixNano()) }
 
 // Opened is when the connection was established.
 func (c *Conn) Opened() time.Time { return c.opened }
@@ -40,6 +52,7 @@ func (c *Conn) IdentifyErr() error {
 // addConn registers an upgraded connection and starts serving it.
 func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 	c := &Conn{Conn: tc, node: n, opened: time.Now(), identified: make(chan struct{})}
+	c.active()
 	inbound := !tc.State().Outbound
 	id := tc.RemotePeer()
 	n.mu.Lock()
@@ -73,6 +86,7 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 		n.log.Warn("peerstore refused key", "peer", id, "err", err)
 	}
 	n.emit(Event{Kind: EventConnected, Peer: id, Conn: c})
+	n.maybeTrim()
 	go n.runConn(c)
 	go n.identifyConn(c)
 	return c, nil
@@ -119,7 +133,7 @@ func (n *Node) serveStream(c *Conn, s transport.Stream) {
 		s.Reset()
 		return
 	}
-	h(&Stream{Stream: s, conn: c, proto: proto})
+	h(n.newStream(c, s, proto, false))
 }
 
 func (n *Node) removeConn(c *Conn) {

@@ -17,6 +17,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/time/rate"
 
 	"github.com/mote-p2p/mote/identify"
 	"github.com/mote-p2p/mote/mux"
@@ -63,6 +64,11 @@ type Node struct {
 
 	counters counters
 	outbound int // open outbound connections; guarded by mu
+
+	cm              connMgr
+	protoStats      sync.Map // protocol ID → *protoCounter
+	protoCount      atomic.Int32
+	rateIn, rateOut *rate.Limiter // nil without a rate limit
 }
 
 // New creates a node, and listens on cfg.ListenAddrs.
@@ -101,6 +107,9 @@ func New(cfg Config) (*Node, error) {
 		backoff:  make(map[peer.ID]backoff),
 		subs:     make(map[*Subscription]struct{}),
 		pushCh:   make(chan struct{}, 1),
+		cm:       connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
+		rateIn:   newLimiter(cfg.Limits.RateLimit),
+		rateOut:  newLimiter(cfg.Limits.RateLimit),
 	}
 	switch {
 	case cfg.MemNetwork != nil:
@@ -122,8 +131,9 @@ func New(cfg Config) (*Node, error) {
 	n.handlers[identify.PushID] = n.handlePush
 	n.handlers[ping.ID] = n.servePing
 	n.protocolsChanged()
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.pushLoop()
+	go n.maintainLoop()
 	if len(cfg.ListenAddrs) > 0 {
 		if err := n.Listen(cfg.ListenAddrs...); err != nil {
 			n.Close()

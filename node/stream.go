@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/mote-p2p/mote/peer"
@@ -11,11 +12,76 @@ import (
 	"github.com/mote-p2p/mote/wire"
 )
 
-// Stream is a stream whose protocol has been agreed.
+// Stream is a stream whose protocol has been agreed. Its bytes are
+// counted per connection and per protocol, and rate limited when the
+// limits say so.
 type Stream struct {
 	transport.Stream
-	conn  *Conn
-	proto string
+	conn     *Conn
+	proto    string
+	outbound bool        // opened by us: counted in conn.out until closed
+	done     atomic.Bool // Close or Reset seen
+}
+
+func (n *Node) newStream(c *Conn, s transport.Stream, proto string, outbound bool) *Stream {
+	c.active()
+	if outbound {
+		c.out.Add(1)
+	}
+	return &Stream{Stream: s, conn: c, proto: proto, outbound: outbound}
+}
+
+// Read reads from the stream.
+func (s *Stream) Read(b []byte) (int, error) {
+	n, err := s.Stream.Read(b)
+	if n > 0 {
+		s.conn.bytesIn.Add(uint64(n))
+		node := s.conn.node
+		node.protoBytes(s.proto, uint64(n), 0)
+		node.throttle(node.rateIn, n)
+	}
+	return n, err
+}
+
+// Write writes to the stream.
+func (s *Stream) Write(b []byte) (int, error) {
+	node := s.conn.node
+	written := 0
+	for len(b) > 0 {
+		chunk := b
+		if node.rateOut != nil {
+			chunk = b[:min(len(b), node.rateOut.Burst())]
+			node.throttle(node.rateOut, len(chunk))
+		}
+		n, err := s.Stream.Write(chunk)
+		written += n
+		s.conn.bytesOut.Add(uint64(n))
+		node.protoBytes(s.proto, 0, uint64(n))
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
+}
+
+func (s *Stream) finish() {
+	if s.outbound && s.done.CompareAndSwap(false, true) {
+		s.conn.out.Add(-1)
+		s.conn.active()
+	}
+}
+
+// Close closes our write side and stops reading.
+func (s *Stream) Close() error {
+	s.finish()
+	return s.Stream.Close()
+}
+
+// Reset abandons the stream.
+func (s *Stream) Reset() error {
+	s.finish()
+	return s.Stream.Reset()
 }
 
 // Protocol is the protocol ID agreed for the stream.
@@ -58,7 +124,7 @@ func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Str
 	}
 	for _, p := range protos {
 		if n.store.SupportsProtocol(id, p) {
-			return &Stream{Stream: transport.LazyStream(s, p), conn: c, proto: p}, nil
+			return n.newStream(c, transport.LazyStream(s, p), p, true), nil
 		}
 	}
 	if dl, ok := ctx.Deadline(); ok {
@@ -74,5 +140,5 @@ func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Str
 		return nil, fmt.Errorf("new stream to %s: %w", id, err)
 	}
 	s.SetDeadline(time.Time{})
-	return &Stream{Stream: s, conn: c, proto: proto}, nil
+	return n.newStream(c, s, proto, true), nil
 }
