@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -82,8 +83,7 @@ func (n *Node) dial(id peer.ID, call *dialCall) {
 	if err != nil {
 		b := n.backoff[id]
 		b.failures++
-		wait := min(n.cfg.DialBackoff<<min(b.failures-1, 16), maxDialBackoff)
-		b.until = time.Now().Add(wait)
+		b.until = time.Now().Add(n.backoffWait(b.failures))
 		n.backoff[id] = b
 		n.sweepBackoff()
 	} else {
@@ -97,17 +97,63 @@ func (n *Node) dial(id peer.ID, call *dialCall) {
 	close(call.done)
 }
 
-// sweepBackoff drops expired entries once the map grows; n.mu is held.
+// backoffWait is the wait after the given number of consecutive
+// failures: DialBackoff doubling up to 5 minutes, with ±20 % jitter so
+// that many peers failing together do not retry together.
+func (n *Node) backoffWait(failures int) time.Duration {
+	wait := min(n.cfg.DialBackoff<<min(failures-1, 16), maxDialBackoff)
+	return wait - wait/5 + rand.N(2*wait/5+1)
+}
+
+// maxBackoffEntries bounds each backoff map; expired entries are swept
+// when it fills, and if none has expired the oldest information is lost.
+const maxBackoffEntries = 1024
+
+// sweepBackoff drops expired entries once the maps grow; n.mu is held.
 func (n *Node) sweepBackoff() {
-	if len(n.backoff) < 256 {
-		return
-	}
 	now := time.Now()
-	for id, b := range n.backoff {
-		if now.After(b.until) {
-			delete(n.backoff, id)
+	if len(n.backoff) >= maxBackoffEntries/4 {
+		for id, b := range n.backoff {
+			if now.After(b.until) {
+				delete(n.backoff, id)
+			}
 		}
 	}
+	if len(n.addrBackoff) >= maxBackoffEntries/4 {
+		for a, b := range n.addrBackoff {
+			if now.After(b.until) {
+				delete(n.addrBackoff, a)
+			}
+		}
+	}
+	if len(n.backoff) >= maxBackoffEntries {
+		clear(n.backoff)
+	}
+	if len(n.addrBackoff) >= maxBackoffEntries {
+		clear(n.addrBackoff)
+	}
+}
+
+// addrFailed puts one address of a peer in backoff. The key includes the
+// peer: an address that answered with another peer's key still works for
+// that peer.
+func (n *Node) addrFailed(id peer.ID, addr ma.Multiaddr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := string(id) + string(addr.Bytes())
+	b := n.addrBackoff[k]
+	b.failures++
+	b.until = time.Now().Add(n.backoffWait(b.failures))
+	n.addrBackoff[k] = b
+	n.sweepBackoff()
+}
+
+// addrUsable reports whether the address of id is out of backoff.
+func (n *Node) addrUsable(id peer.ID, addr ma.Multiaddr) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b, ok := n.addrBackoff[string(id)+string(addr.Bytes())]
+	return !ok || time.Now().After(b.until)
 }
 
 // dialTarget is one address to dial, and when to start relative to the
@@ -121,11 +167,11 @@ type dialTarget struct {
 // planDials orders the addresses of a peer: QUIC first, then the rest
 // after a head start (happy eyeballs, as go-libp2p's dial ranker): QUIC
 // connects in one round trip fewer and is what a Kubo peer ends up using.
-func (n *Node) planDials(addrs []ma.Multiaddr) []dialTarget {
+func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr) []dialTarget {
 	var quic, other []dialTarget
 	for _, a := range addrs {
 		t := n.transportFor(a)
-		if t == nil {
+		if t == nil || !n.addrUsable(id, a) {
 			continue
 		}
 		if isQUIC(a) {
@@ -155,8 +201,12 @@ func isQUIC(a ma.Multiaddr) bool {
 // in the order and with the delays of planDials; the first connection
 // wins and the others are cancelled or closed.
 func (n *Node) dialAddrs(id peer.ID) (*Conn, error) {
-	targets := n.planDials(n.store.Addrs(id))
+	addrs := n.store.Addrs(id)
+	targets := n.planDials(id, addrs)
 	if len(targets) == 0 {
+		if len(addrs) > 0 && len(n.planDialsIgnoringBackoff(addrs)) > 0 {
+			return nil, fmt.Errorf("connect %s: every address is in %w after failing", id, ErrDialBackoff)
+		}
 		return nil, fmt.Errorf("connect %s: no dialable address known", id)
 	}
 	ctx, cancel := context.WithCancel(n.ctx)
@@ -188,6 +238,9 @@ func (n *Node) dialAddrs(id peer.ID) (*Conn, error) {
 				defer dcancel()
 				c, err := tg.t.Dial(dctx, tg.addr, id)
 				if err != nil {
+					if ctx.Err() == nil { // not cancelled because another won
+						n.addrFailed(id, tg.addr)
+					}
 					err = fmt.Errorf("%s: %w", tg.addr, err)
 				}
 				results <- result{c, err}
@@ -225,4 +278,15 @@ func (n *Node) dialAddrs(id peer.ID) (*Conn, error) {
 		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
 	}
 	return nil, fmt.Errorf("connect %s: %w", id, errors.Join(errs...))
+}
+
+// planDialsIgnoringBackoff says which addresses have a transport at all.
+func (n *Node) planDialsIgnoringBackoff(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if n.transportFor(a) != nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }

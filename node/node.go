@@ -46,17 +46,18 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts
 
-	mu         sync.Mutex
-	closed     bool
-	transports []transport.Transport
-	listeners  []transport.Listener
-	conns      map[peer.ID][]*Conn
-	inbound    int
-	handlers   map[string]Handler
-	dials      map[peer.ID]*dialCall
-	backoff    map[peer.ID]backoff
-	subs       map[*Subscription]struct{}
-	recordSeq  uint64
+	mu          sync.Mutex
+	closed      bool
+	transports  []transport.Transport
+	listeners   []transport.Listener
+	conns       map[peer.ID][]*Conn
+	inbound     int
+	handlers    map[string]Handler
+	dials       map[peer.ID]*dialCall
+	backoff     map[peer.ID]backoff
+	addrBackoff map[string]backoff // by peer ID + binary multiaddr
+	subs        map[*Subscription]struct{}
+	recordSeq   uint64
 
 	protos atomic.Pointer[[]string]      // sorted handler IDs, for negotiation
 	info   atomic.Pointer[identify.Info] // what identify tells peers
@@ -93,23 +94,24 @@ func New(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg:      cfg,
-		key:      key,
-		id:       peer.IDFromPublicKey(key.Public()),
-		log:      cfg.Logger,
-		up:       up,
-		store:    peer.NewStore(peer.StoreConfig{MaxPeers: cfg.Limits.MaxPeers, MaxAddrsPerPeer: cfg.Limits.MaxAddrsPerPeer}),
-		ctx:      ctx,
-		cancel:   cancel,
-		conns:    make(map[peer.ID][]*Conn),
-		handlers: make(map[string]Handler),
-		dials:    make(map[peer.ID]*dialCall),
-		backoff:  make(map[peer.ID]backoff),
-		subs:     make(map[*Subscription]struct{}),
-		pushCh:   make(chan struct{}, 1),
-		cm:       connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
-		rateIn:   newLimiter(cfg.Limits.RateLimit),
-		rateOut:  newLimiter(cfg.Limits.RateLimit),
+		cfg:         cfg,
+		key:         key,
+		id:          peer.IDFromPublicKey(key.Public()),
+		log:         cfg.Logger,
+		up:          up,
+		store:       peer.NewStore(peer.StoreConfig{MaxPeers: cfg.Limits.MaxPeers, MaxAddrsPerPeer: cfg.Limits.MaxAddrsPerPeer}),
+		ctx:         ctx,
+		cancel:      cancel,
+		conns:       make(map[peer.ID][]*Conn),
+		handlers:    make(map[string]Handler),
+		dials:       make(map[peer.ID]*dialCall),
+		backoff:     make(map[peer.ID]backoff),
+		addrBackoff: make(map[string]backoff),
+		subs:        make(map[*Subscription]struct{}),
+		pushCh:      make(chan struct{}, 1),
+		cm:          connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
+		rateIn:      newLimiter(cfg.Limits.RateLimit),
+		rateOut:     newLimiter(cfg.Limits.RateLimit),
 	}
 	switch {
 	case cfg.MemNetwork != nil:

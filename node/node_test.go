@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -481,5 +483,31 @@ func TestRequestResponseOverEachTransport(t *testing.T) {
 				t.Fatalf("reply %q, %v", got, err)
 			}
 		})
+	}
+}
+
+// TestAddressBackoff: an address that failed is not dialed again at once,
+// even when a caller names it explicitly.
+func TestAddressBackoff(t *testing.T) {
+	ctx := testCtx(t)
+	a := newNode(t, nil, true)
+	b := newNode(t, nil, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	dead := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port))
+	if _, err := b.Connect(ctx, a.ID(), dead); err == nil || errors.Is(err, ErrDialBackoff) {
+		t.Fatalf("first dial of a dead address: %v", err)
+	}
+	_, err = b.Connect(ctx, a.ID(), dead)
+	if !errors.Is(err, ErrDialBackoff) {
+		t.Fatalf("second dial of a dead address: %v, want ErrDialBackoff", err)
+	}
+	// The live address still works.
+	if _, err := b.Connect(ctx, a.ID(), a.Addrs()...); err != nil {
+		t.Fatal(err)
 	}
 }
