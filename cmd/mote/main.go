@@ -145,7 +145,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	_, limits, err := effectiveLimits(cfg, *preset)
+	presetName, limits, err := effectiveLimits(cfg, *preset)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	defer closeAPI()
 
 	fmt.Fprintln(stdout, "peer ID:", n.ID())
+	fmt.Fprintln(stdout, "limits: preset", presetName, "(mote config show --effective)")
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(stdout, "listening on %s/p2p/%s\n", a, n.ID())
 	}
@@ -179,6 +180,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "bootstrap:", err)
 			continue
 		}
+		n.Protect(id, "bootstrap") // never trimmed by the connection manager
 		go func() {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()

@@ -662,3 +662,57 @@ func TestQUICBetweenProcesses(t *testing.T) {
 	a.stop(syscall.SIGTERM)
 	b.stop(syscall.SIGTERM)
 }
+
+// TestPresetsAndConfigShow: --preset selects the limits the daemon runs
+// with, the repo's Preset and Limits are honoured, and config show
+// --effective prints them.
+func TestPresetsAndConfigShow(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	show := func(args ...string) map[string]any {
+		t.Helper()
+		r := mustMote(t, env, append([]string{"config", "show", "--repo", repo}, args...)...)
+		var out map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("config show output: %v\n%s", err, r)
+		}
+		return out
+	}
+	limit := func(cfg map[string]any, name string) any {
+		return cfg["Limits"].(map[string]any)[name]
+	}
+	eff := show("--effective")
+	if eff["Preset"] != "server" || limit(eff, "MaxInboundConns") != float64(1024) {
+		t.Errorf("default effective config: preset %v, MaxInboundConns %v", eff["Preset"], limit(eff, "MaxInboundConns"))
+	}
+	eff = show("--effective", "--preset", "iot")
+	if eff["Preset"] != "iot" || limit(eff, "MaxInboundConns") != float64(64) || limit(eff, "MemoryLimit") != float64(32<<20) {
+		t.Errorf("iot effective config: %v", eff)
+	}
+	if r := mote(t, env, "config", "show", "--repo", repo, "--effective", "--preset", "huge"); r.code == 0 {
+		t.Errorf("unknown preset accepted: %s", r)
+	}
+
+	// The daemon runs with the preset; the repo's override wins over it.
+	d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback, "--preset", "iot")
+	if out := d.stdout.String(); !strings.Contains(out, "limits: preset iot") {
+		t.Errorf("daemon --preset iot output:\n%s", out)
+	}
+	d.stop(syscall.SIGTERM)
+	cfgPath := filepath.Join(repo, configFile)
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	json.Unmarshal(b, &raw)
+	raw["Preset"] = "low-memory"
+	raw["Limits"] = map[string]any{"MaxInboundConns": 3}
+	b, _ = json.Marshal(raw)
+	os.WriteFile(cfgPath, b, 0o600)
+	eff = show("--effective")
+	if eff["Preset"] != "low-memory" || limit(eff, "MaxInboundConns") != float64(3) || limit(eff, "MaxPeers") != float64(64) {
+		t.Errorf("repo preset with override: %v", eff)
+	}
+}
