@@ -36,6 +36,7 @@ func (u *Upgrader) Listen(ln net.Listener, name string, addrOf AddrFunc) (Listen
 		cancel: cancel,
 		conns:  make(chan Conn),
 		slots:  make(chan struct{}, u.cfg.MaxInboundHandshakes),
+		perIP:  make(map[string]int),
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -52,10 +53,13 @@ type listener struct {
 	cancel context.CancelFunc
 	conns  chan Conn     // upgraded connections waiting for Accept
 	slots  chan struct{} // one token per handshake in progress
-	wg     sync.WaitGroup
-	errMu  sync.Mutex
-	err    error // why acceptLoop stopped
-	once   sync.Once
+
+	perIPMu sync.Mutex
+	perIP   map[string]int // handshakes in progress by remote IP
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error // why acceptLoop stopped
+	once    sync.Once
 }
 
 // acceptLoop is the listener's one long-lived goroutine; it owns ln.
@@ -83,15 +87,54 @@ func (l *listener) acceptLoop() {
 			l.cancel()
 			return
 		}
+		host := remoteHost(raw.RemoteAddr())
+		if !l.enter(host) {
+			<-l.slots
+			raw.Close()
+			l.u.log.Info("inbound connection refused", "remote", raw.RemoteAddr(),
+				"err", fmt.Sprintf("MaxHandshakesPerIP=%d handshakes from %s already in progress", l.u.cfg.MaxHandshakesPerIP, host))
+			continue
+		}
 		l.wg.Add(1)
-		go l.handshake(raw)
+		go l.handshake(raw, host)
+	}
+}
+
+// remoteHost is the IP of a remote address (the whole address for
+// transports without IPs), the unit of the per-IP handshake limit.
+func remoteHost(a net.Addr) string {
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+// enter counts a handshake from host, refusing it when host already has
+// MaxHandshakesPerIP in progress: one address alone cannot take every
+// handshake slot (slow-loris).
+func (l *listener) enter(host string) bool {
+	l.perIPMu.Lock()
+	defer l.perIPMu.Unlock()
+	if l.perIP[host] >= l.u.cfg.MaxHandshakesPerIP {
+		return false
+	}
+	l.perIP[host]++
+	return true
+}
+
+func (l *listener) leave(host string) {
+	l.perIPMu.Lock()
+	defer l.perIPMu.Unlock()
+	if l.perIP[host]--; l.perIP[host] <= 0 {
+		delete(l.perIP, host)
 	}
 }
 
 // handshake upgrades one raw connection and hands it to Accept.
-func (l *listener) handshake(raw net.Conn) {
+func (l *listener) handshake(raw net.Conn, host string) {
 	defer l.wg.Done()
 	defer func() { <-l.slots }()
+	defer l.leave(host)
 	raddr, err := l.addrOf(raw.RemoteAddr())
 	if err != nil {
 		raw.Close()

@@ -242,3 +242,55 @@ func TestPipe(t *testing.T) {
 		t.Fatalf("read on closed end: %v", err)
 	}
 }
+
+// TestHandshakesPerIP: one address cannot hold more than
+// MaxHandshakesPerIP handshakes; its further connections are closed at
+// once, and another address still gets through (slow-loris).
+func TestHandshakesPerIP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lu := newUpgrader(t, func(c *UpgraderConfig) {
+		c.HandshakeTimeout = time.Minute
+		c.MaxInboundHandshakes = 12
+		c.MaxHandshakesPerIP = 3
+	})
+	l, err := NewTCP(lu).Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Multiaddr()
+	target := addr[0].Value() + ":" + addr[1].Value()
+	attacker := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	var silent []net.Conn
+	for range 6 {
+		c, err := attacker.Dial("tcp", target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	// The three beyond the per-IP limit are closed long before the
+	// one-minute handshake timeout.
+	closed := 0
+	for _, c := range silent {
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.Copy(io.Discard, c); !errors.Is(err, os.ErrDeadlineExceeded) {
+			closed++
+		}
+	}
+	if closed != 3 {
+		t.Errorf("%d of 6 silent connections from one IP were closed, want 3", closed)
+	}
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := NewTCP(newUpgrader(t)).Dial(ctx, addr, lu.LocalPeer())
+	if err != nil {
+		t.Fatalf("dial from another address during the attack: %v", err)
+	}
+	c.Close()
+}

@@ -36,6 +36,10 @@ type UpgraderConfig struct {
 	// listener; further connections wait in the kernel's backlog.
 	// Default 64.
 	MaxInboundHandshakes int
+	// MaxHandshakesPerIP bounds the inbound handshakes in progress from
+	// one remote IP; more connections from it are closed at once, so a
+	// slow-loris peer cannot hold every slot. Default 8.
+	MaxHandshakesPerIP int
 	// Logger receives the reasons connections were refused. Default: none.
 	Logger *slog.Logger
 }
@@ -78,6 +82,9 @@ func NewUpgrader(cfg UpgraderConfig) (*Upgrader, error) {
 	}
 	if cfg.MaxInboundHandshakes <= 0 {
 		cfg.MaxInboundHandshakes = 64
+	}
+	if cfg.MaxHandshakesPerIP <= 0 {
+		cfg.MaxHandshakesPerIP = 8
 	}
 	if len(cfg.Security) == 0 {
 		cfg.Security = defaultSecurity
