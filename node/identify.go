@@ -59,10 +59,7 @@ func (n *Node) refreshInfo() {
 		AgentVersion: n.cfg.AgentVersion,
 		SignedRecord: rec,
 	})
-	select {
-	case n.pushCh <- struct{}{}:
-	default:
-	}
+	n.schedulePush()
 }
 
 // identifyConn asks the peer of a new connection who it is.
@@ -143,51 +140,75 @@ func (n *Node) handlePush(s *Stream) {
 	n.applyIdentify(s.Conn(), res)
 }
 
-// pushLoop sends identify push to every identified peer that supports it
-// whenever our protocols or addresses change. One goroutine, owned by the
-// node; changes during a round coalesce into one more round.
-func (n *Node) pushLoop() {
-	defer n.wg.Done()
-	first := true
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-n.pushCh:
-		}
-		if first { // the change made by New itself concerns nobody yet
-			first = false
-			continue
-		}
-		info := n.info.Load()
-		sem := make(chan struct{}, maxConcurrentPushes)
-		var wg sync.WaitGroup
-		for _, c := range n.Conns("") {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				// Whether the peer takes pushes is known once our identify
-				// of it is done; its own identify of us may already have
-				// the old info, so it cannot be skipped.
-				select {
-				case <-c.identified:
-				case <-c.Done():
-					return
-				case <-n.ctx.Done():
-					return
-				}
-				if !n.store.SupportsProtocol(c.RemotePeer(), identify.PushID) {
-					return
-				}
-				if err := n.push(c, info); err != nil {
-					n.log.Debug("identify push", "peer", c.RemotePeer(), "err", err)
-				}
-			}()
-		}
-		wg.Wait()
+// schedulePush asks for a push round. Rounds run on a goroutine that
+// exists only while there is something to push, so an idle node pays
+// nothing for push; changes during a round coalesce into one more round.
+func (n *Node) schedulePush() {
+	n.pushMu.Lock()
+	defer n.pushMu.Unlock()
+	n.pushPending = true
+	if n.pushRunning {
+		return
 	}
+	// Close sets closed under n.mu before waiting for n.wg, so checking it
+	// under n.mu makes this Add safe.
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.pushRunning = true
+	n.wg.Add(1)
+	go n.pushRounds()
+}
+
+// pushRounds runs push rounds until none is pending.
+func (n *Node) pushRounds() {
+	defer n.wg.Done()
+	for {
+		n.pushMu.Lock()
+		if !n.pushPending || n.ctx.Err() != nil {
+			n.pushRunning = false
+			n.pushMu.Unlock()
+			return
+		}
+		n.pushPending = false
+		n.pushMu.Unlock()
+		n.pushRound()
+	}
+}
+
+// pushRound sends identify push to every identified peer that supports
+// it, at most maxConcurrentPushes at a time.
+func (n *Node) pushRound() {
+	info := n.info.Load()
+	sem := make(chan struct{}, maxConcurrentPushes)
+	var wg sync.WaitGroup
+	for _, c := range n.Conns("") {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			// Whether the peer takes pushes is known once our identify
+			// of it is done; its own identify of us may already have
+			// the old info, so it cannot be skipped.
+			select {
+			case <-c.identified:
+			case <-c.Done():
+				return
+			case <-n.ctx.Done():
+				return
+			}
+			if !n.store.SupportsProtocol(c.RemotePeer(), identify.PushID) {
+				return
+			}
+			if err := n.push(c, info); err != nil {
+				n.log.Debug("identify push", "peer", c.RemotePeer(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (n *Node) push(c *Conn, info *identify.Info) error {

@@ -61,7 +61,10 @@ type Node struct {
 
 	protos atomic.Pointer[[]string]      // sorted handler IDs, for negotiation
 	info   atomic.Pointer[identify.Info] // what identify tells peers
-	pushCh chan struct{}                 // wakes the identify pusher
+
+	pushMu      sync.Mutex
+	pushPending bool // a change waits to be pushed
+	pushRunning bool // a goroutine is running push rounds
 
 	counters counters
 	outbound int // open outbound connections; guarded by mu
@@ -108,7 +111,6 @@ func New(cfg Config) (*Node, error) {
 		backoff:     make(map[peer.ID]backoff),
 		addrBackoff: make(map[string]backoff),
 		subs:        make(map[*Subscription]struct{}),
-		pushCh:      make(chan struct{}, 1),
 		cm:          connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
 		rateIn:      newLimiter(cfg.Limits.RateLimit),
 		rateOut:     newLimiter(cfg.Limits.RateLimit),
@@ -133,8 +135,7 @@ func New(cfg Config) (*Node, error) {
 	n.handlers[identify.PushID] = n.handlePush
 	n.handlers[ping.ID] = n.servePing
 	n.protocolsChanged()
-	n.wg.Add(2)
-	go n.pushLoop()
+	n.wg.Add(1)
 	go n.maintainLoop()
 	if len(cfg.ListenAddrs) > 0 {
 		if err := n.Listen(cfg.ListenAddrs...); err != nil {
