@@ -5,6 +5,7 @@
 //	mote swarm peers [--repo DIR]
 //	mote swarm connect [--repo DIR] MULTIADDR...
 //	mote ping [-n N] MULTIADDR
+//	mote perf [--upload BYTES] [--download BYTES] [--timeout D] MULTIADDR
 package main
 
 import (
@@ -43,6 +44,7 @@ commands:
   swarm peers   list the running daemon's connections
   swarm connect connect the running daemon to MULTIADDR/p2p/<id>
   ping          dial MULTIADDR/p2p/<id> with a throwaway node and ping it
+  perf          measure throughput to MULTIADDR/p2p/<id> (a daemon run with --perf)
   config show   print the repo config (--effective: the limits in force)
   version       print the version
 `
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSwarm(rest, stdout, stderr)
 	case "ping":
 		err = cmdPing(rest, stdout, stderr)
+	case "perf":
+		err = cmdPerf(rest, stdout, stderr)
 	case "config":
 		err = cmdConfig(rest, stdout, stderr)
 	case "version":
@@ -115,6 +119,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&bootstrap, "bootstrap", "peer to connect to at start, MULTIADDR/p2p/<id> (repeatable)")
 	verbose := fs.Bool("v", false, "log connection events")
 	preset := fs.String("preset", "", "resource limits preset: "+fmt.Sprint(node.PresetNames)+" (default: the repo's, else server)")
+	servePerfFlag := fs.Bool("perf", false, "serve /perf/1.0.0 (any peer may make this node send unlimited data)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -160,6 +165,9 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer n.Close()
+	if *servePerfFlag {
+		enablePerf(n, stderr)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
