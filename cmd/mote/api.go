@@ -87,6 +87,7 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 	}
 	handle("id", func(*http.Request) (any, error) { return selfInfo(n), nil })
 	handle("swarm/peers", func(*http.Request) (any, error) { return swarmPeers(n), nil })
+	handle("stats", func(*http.Request) (any, error) { return nodeStats(n), nil })
 	handle("swarm/connect", func(r *http.Request) (any, error) {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ commands:
   ping          dial MULTIADDR/p2p/<id> with a throwaway node and ping it
   perf          measure throughput to MULTIADDR/p2p/<id> (a daemon run with --perf)
   config show   print the repo config (--effective: the limits in force)
+  stats         the running daemon's memory, goroutines, limit counters, bandwidth
   version       print the version
 `
 
@@ -69,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPerf(rest, stdout, stderr)
 	case "config":
 		err = cmdConfig(rest, stdout, stderr)
+	case "stats":
+		err = cmdStats(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mote", node.Version)
 	case "help", "-h", "--help":
@@ -169,8 +173,13 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		enablePerf(n, stderr)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// A plain channel rather than signal.NotifyContext, which would keep
+	// a goroutine of its own for the daemon's whole life.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	closeAPI, err := serveAPI(ctx, *repo, cfg.Addresses.API, n)
 	if err != nil {
 		return err
@@ -182,6 +191,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(stdout, "listening on %s/p2p/%s\n", a, n.ID())
 	}
+	var bootWG sync.WaitGroup
 	for _, b := range bootstrap {
 		id, addr, err := parsePeerAddr(b)
 		if err != nil {
@@ -189,7 +199,9 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		n.Protect(id, "bootstrap") // never trimmed by the connection manager
+		bootWG.Add(1)
 		go func() {
+			defer bootWG.Done()
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			if _, err := n.Connect(cctx, id, addr); err != nil {
@@ -198,8 +210,10 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 	fmt.Fprintln(stdout, "daemon ready")
-	<-ctx.Done()
+	<-sigs
 	fmt.Fprintln(stdout, "shutting down")
+	cancel()
+	bootWG.Wait()
 	return nil
 }
 

@@ -716,3 +716,28 @@ func TestPresetsAndConfigShow(t *testing.T) {
 		t.Errorf("repo preset with override: %v", eff)
 	}
 }
+
+// TestStats: mote stats reports the running daemon's cost and counters.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+	r := mustMote(t, env, "stats", "--repo", repo)
+	var st struct {
+		Goroutines int
+		HeapInuse  uint64
+		RSS        uint64
+		Limits     map[string]uint64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("stats output: %v\n%s", err, r)
+	}
+	if st.Goroutines <= 0 || st.HeapInuse == 0 || st.RSS == 0 {
+		t.Errorf("stats = %+v", st)
+	}
+	if _, ok := st.Limits["MaxInboundConns"]; !ok {
+		t.Errorf("stats lack the limit counters: %v", st.Limits)
+	}
+	d.stop(syscall.SIGTERM)
+}
