@@ -1,18 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -23,8 +23,28 @@ import (
 	"github.com/mote-p2p/mote/transport"
 )
 
-// The control API is HTTP on a loopback address, like Kubo's RPC API:
-// POST /api/v0/<command>?arg=…, JSON answers, errors as {"Message": …}.
+// The control API listens on a loopback address written into the repo, as
+// Kubo's does, but speaks one JSON line each way per connection instead of
+// HTTP: {"Cmd": "swarm/connect", "Args": […]} in, {"Error": …, "Result": …}
+// out. net/http would add about a megabyte to the binary for four
+// commands.
+
+// apiRequest is one command sent to the daemon.
+type apiRequest struct {
+	Cmd  string
+	Args []string `json:",omitempty"`
+}
+
+// apiResponse is the daemon's answer.
+type apiResponse struct {
+	Error  string          `json:",omitempty"`
+	Result json.RawMessage `json:",omitempty"`
+}
+
+const (
+	maxAPIRequest = 64 << 10 // bytes in one request line
+	maxAPIClients = 16       // requests served at once
+)
 
 // idInfo answers /api/v0/id.
 type idInfo struct {
@@ -48,10 +68,9 @@ type peerInfo struct {
 	Latency   string `json:",omitempty"`
 }
 
-type apiError struct{ Message string }
-
 // serveAPI listens on addr (a loopback multiaddr), writes the bound
-// address into the repo, and serves until ctx ends.
+// address into the repo, and serves until the returned stop function is
+// called.
 func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func(), error) {
 	m, err := ma.NewMultiaddr(addr)
 	if err != nil {
@@ -69,41 +88,76 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 		ln.Close()
 		return nil, fmt.Errorf("write api file: %w", err)
 	}
-	mux := http.NewServeMux()
-	handle := func(path string, f func(r *http.Request) (any, error)) {
-		mux.HandleFunc("/api/v0/"+path, func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost {
-				w.WriteHeader(http.StatusMethodNotAllowed)
+	commands := map[string]func(ctx context.Context, args []string) (any, error){
+		"id":          func(context.Context, []string) (any, error) { return selfInfo(n), nil },
+		"swarm/peers": func(context.Context, []string) (any, error) { return swarmPeers(n), nil },
+		"stats":       func(context.Context, []string) (any, error) { return nodeStats(n), nil },
+		"swarm/connect": func(ctx context.Context, args []string) (any, error) {
+			return swarmConnect(ctx, n, args)
+		},
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the API's accept loop, owned by serveAPI's caller
+		defer wg.Done()
+		slots := make(chan struct{}, maxAPIClients)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
 				return
 			}
-			v, err := f(r)
-			w.Header().Set("Content-Type", "application/json")
-			if err != nil {
-				w.WriteHeader(http.StatusInternalServerError)
-				v = apiError{err.Error()}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				c.Close()
+				return
 			}
-			json.NewEncoder(w).Encode(v)
-		})
-	}
-	handle("id", func(*http.Request) (any, error) { return selfInfo(n), nil })
-	handle("swarm/peers", func(*http.Request) (any, error) { return swarmPeers(n), nil })
-	handle("stats", func(*http.Request) (any, error) { return nodeStats(n), nil })
-	handle("swarm/connect", func(r *http.Request) (any, error) {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		return swarmConnect(ctx, n, r.URL.Query()["arg"])
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				serveAPIConn(ctx, c, commands)
+			}()
+		}
 	}()
 	return func() {
-		srv.Close()
-		<-done
+		cancel()
+		ln.Close()
+		wg.Wait()
 		os.Remove(filepath.Join(repo, apiFile))
 	}, nil
+}
+
+// serveAPIConn answers the one request of a client connection.
+func serveAPIConn(ctx context.Context, c net.Conn, commands map[string]func(context.Context, []string) (any, error)) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReaderSize(io.LimitReader(c, maxAPIRequest), 4096).ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	var req apiRequest
+	var resp apiResponse
+	if err := json.Unmarshal(line, &req); err != nil {
+		resp.Error = "bad request: " + err.Error()
+	} else if f, ok := commands[req.Cmd]; !ok {
+		resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		v, err := f(cctx, req.Args)
+		cancel()
+		if err != nil {
+			resp.Error = err.Error()
+		} else if resp.Result, err = json.Marshal(v); err != nil {
+			resp.Error = err.Error()
+		}
+	}
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	b, _ := json.Marshal(resp)
+	c.Write(append(b, '\n'))
 }
 
 func selfInfo(n *node.Node) idInfo {
@@ -165,8 +219,7 @@ func swarmConnect(ctx context.Context, n *node.Node, args []string) ([]string, e
 
 // apiClient talks to the daemon of a repo.
 type apiClient struct {
-	base string
-	http *http.Client
+	addr string // host:port of the daemon's API
 }
 
 // errNoDaemon means the repo has no running daemon.
@@ -188,32 +241,33 @@ func newAPIClient(repo string) (*apiClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api file: %w", err)
 	}
-	return &apiClient{base: "http://" + na.String() + "/api/v0/", http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &apiClient{addr: na.String()}, nil
 }
 
+// call runs one command on the daemon and decodes its result into out.
 func (c *apiClient) call(cmd string, args []string, out any) error {
-	q := url.Values{"arg": args}
-	resp, err := c.http.Post(c.base+cmd+"?"+q.Encode(), "", nil)
+	conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return errNoDaemon
-		}
-		return err
+		return errNoDaemon
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(90 * time.Second))
+	req, _ := json.Marshal(apiRequest{Cmd: cmd, Args: args})
+	if _, err := conn.Write(append(req, '\n')); err != nil {
+		return fmt.Errorf("daemon API: %w", err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(conn, 16<<20)).ReadBytes('\n')
 	if err != nil {
-		return err
+		return fmt.Errorf("daemon API: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e apiError
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return errors.New(e.Message)
-		}
-		return fmt.Errorf("daemon answered %s", resp.Status)
+	var resp apiResponse
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fmt.Errorf("daemon API: %w", err)
 	}
-	return json.Unmarshal(body, out)
+	if resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	return json.Unmarshal(resp.Result, out)
 }
 
 // parsePeerAddr splits "<addr>/p2p/<id>" into the peer and its address.
