@@ -87,9 +87,29 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 	}
 	n.emit(Event{Kind: EventConnected, Peer: id, Conn: c})
 	n.maybeTrim()
-	go n.runConn(c)
+	if !n.dispatchStreams(c) {
+		go n.runConn(c)
+	}
 	go n.identifyConn(c)
 	return c, nil
+}
+
+// dispatchStreams serves c's inbound streams from its muxer's receive
+// goroutine when the transport supports it, so that an idle connection
+// costs no goroutine of the node's own; the connection's share of n.wg is
+// released when it ends, after the last stream was dispatched. It reports
+// false if runConn's accept loop is needed instead (QUIC).
+func (n *Node) dispatchStreams(c *Conn) bool {
+	d, ok := c.Conn.(transport.StreamDispatcher)
+	if !ok {
+		return false
+	}
+	d.ServeStreams(func(s transport.Stream) { n.acceptStream(c, s) }, func() {
+		c.Close()
+		n.removeConn(c)
+		n.wg.Done()
+	})
+	return true
 }
 
 // runConn accepts the peer's streams until the connection ends, then
@@ -101,19 +121,26 @@ func (n *Node) runConn(c *Conn) {
 		if err != nil {
 			break
 		}
-		if int(c.streams.Add(1)) > n.cfg.Limits.MaxInboundStreams {
-			c.streams.Add(-1)
-			s.Reset()
-			n.counters.streams.Add(1)
-			n.log.Info("inbound stream refused", "peer", c.RemotePeer(), "err", &LimitError{
-				Limit: LimitStreams, Value: int64(n.cfg.Limits.MaxInboundStreams), Where: "inbound stream from " + c.RemotePeer().String()})
-			continue
-		}
-		n.wg.Add(1)
-		go n.serveStream(c, s)
+		n.acceptStream(c, s)
 	}
 	c.Close()
 	n.removeConn(c)
+}
+
+// acceptStream starts serving an inbound stream, or resets it beyond the
+// inbound stream limit. It must not block: it may run on the muxer's
+// receive goroutine.
+func (n *Node) acceptStream(c *Conn, s transport.Stream) {
+	if int(c.streams.Add(1)) > n.cfg.Limits.MaxInboundStreams {
+		c.streams.Add(-1)
+		s.Reset()
+		n.counters.streams.Add(1)
+		n.log.Info("inbound stream refused", "peer", c.RemotePeer(), "err", &LimitError{
+			Limit: LimitStreams, Value: int64(n.cfg.Limits.MaxInboundStreams), Where: "inbound stream from " + c.RemotePeer().String()})
+		return
+	}
+	n.wg.Add(1)
+	go n.serveStream(c, s)
 }
 
 // serveStream negotiates the protocol of an inbound stream and runs its handler.

@@ -177,6 +177,10 @@ func (n *Node) transportFor(addr ma.Multiaddr) transport.Transport {
 	return nil
 }
 
+// CanListen reports whether the node has a transport for addr (a binary
+// built with the noquic tag has none for QUIC addresses).
+func (n *Node) CanListen(addr ma.Multiaddr) bool { return n.transportFor(addr) != nil }
+
 // Listen starts listening on each address. It fails without listening on
 // any if one cannot be listened on.
 func (n *Node) Listen(addrs ...ma.Multiaddr) error {

@@ -131,7 +131,8 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(listen) == 0 {
+	fromFlags := len(listen) > 0
+	if !fromFlags {
 		listen = cfg.Addresses.Swarm
 	}
 	if len(bootstrap) == 0 {
@@ -160,15 +161,28 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	}
 	applyMemoryLimit(limits)
 	n, err := node.New(node.Config{
-		Key:         key,
-		ListenAddrs: addrs,
-		Limits:      limits,
-		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Key:    key,
+		Limits: limits,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	usable := addrs[:0:0]
+	for _, a := range addrs {
+		switch {
+		case n.CanListen(a):
+			usable = append(usable, a)
+		case fromFlags:
+			return fmt.Errorf("listen %s: no transport for this address in this build", a)
+		default: // e.g. the default QUIC addresses in a noquic build
+			fmt.Fprintf(stderr, "skipping %s: no transport for it in this build\n", a)
+		}
+	}
+	if err := n.Listen(usable...); err != nil {
+		return err
+	}
 	if *servePerfFlag {
 		enablePerf(n, stderr)
 	}
