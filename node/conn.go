@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -82,7 +83,9 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 	n.mu.Unlock()
 
 	n.store.SetConnected(id, true)
-	if err := n.store.SetPublicKey(id, tc.RemotePublicKey()); err != nil {
+	if err := n.store.SetPublicKey(id, tc.RemotePublicKey()); errors.Is(err, peer.ErrStoreFull) {
+		n.peerstoreFull(id)
+	} else if err != nil {
 		n.log.Warn("peerstore refused key", "peer", id, "err", err)
 	}
 	n.emit(Event{Kind: EventConnected, Peer: id, Conn: c})

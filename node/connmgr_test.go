@@ -172,3 +172,14 @@ func TestBandwidthAndRateLimit(t *testing.T) {
 		t.Error("512 KiB at 256 KiB/s never waited on the rate limit")
 	}
 }
+
+func TestPeerstoreLimitCounts(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true, func(c *Config) { c.Limits.MaxPeers = 1 })
+	connect(t, ctx, newNode(t, mn, false), a)
+	// The only slot holds a connected peer: a second peer has no room.
+	b := newNode(t, mn, false)
+	b.Connect(ctx, a.ID(), a.Addrs()...)
+	waitFor(t, func() bool { return a.Counters()[LimitPeers] > 0 })
+}

@@ -43,7 +43,9 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	if len(addrs) > 0 {
-		n.store.AddAddrs(id, addrs, peer.TempAddrTTL)
+		if !n.store.AddAddrs(id, addrs, peer.TempAddrTTL) {
+			n.peerstoreFull(id)
+		}
 	}
 	if c := n.connTo(id); c != nil {
 		return c, nil

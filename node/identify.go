@@ -116,7 +116,9 @@ func (n *Node) applyIdentify(c *Conn, res *identify.Result) {
 		n.store.SetSignedRecord(id, res.SignedRecord, res.SignedEnvelope)
 	}
 	if len(res.ListenAddrs) > 0 {
-		n.store.SetAddrs(id, res.ListenAddrs, peer.ConnectedAddrTTL)
+		if !n.store.SetAddrs(id, res.ListenAddrs, peer.ConnectedAddrTTL) {
+			n.peerstoreFull(id)
+		}
 	}
 }
 

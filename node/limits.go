@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sync/atomic"
 	"time"
+
+	"github.com/mote-p2p/mote/peer"
 )
 
 // Limits is the node's whole resource budget in one place. Every limit
@@ -299,4 +301,12 @@ func (l Limits) Override(o Limits) Limits {
 		}
 	}
 	return l
+}
+
+// peerstoreFull counts and logs a peer the peerstore had no room for
+// (every slot taken by connected peers).
+func (n *Node) peerstoreFull(id peer.ID) {
+	n.counters.peers.Add(1)
+	n.log.Info("peerstore refused a peer", "err", &LimitError{
+		Limit: LimitPeers, Value: int64(n.cfg.Limits.MaxPeers), Where: "peerstore entry for " + id.String()})
 }
