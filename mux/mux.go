@@ -1,184 +1,153 @@
-// Package mux runs yamux (/yamux/1.0.0) over a secured connection, through
-// hashicorp/yamux, configured to interoperate with go-libp2p's go-yamux.
+// Package mux implements yamux (/yamux/1.0.0), the stream multiplexer
+// go-libp2p and Kubo run over TCP, interoperating with go-yamux v5.
+//
+// It is built to make idle connections cheap. A session runs exactly one
+// goroutine, its receive loop; there is no send goroutine: writers put
+// frames on the connection themselves, one Write call per frame, under a
+// write lock. Control frames that the receive loop must send (stream ACKs
+// and refusals, ping answers) are queued and flushed by a short-lived
+// goroutine, or by the next writer, so the receive loop never blocks on
+// the network. Keepalives and deadlines are timers, not goroutines, and
+// stream receive buffers are pooled chunks held only while data is unread.
+//
+// # Deadlock freedom
+//
+// The receive loop never waits for anything but the connection's Read:
+// it takes only short-held locks, never the write lock, and hands every
+// frame it must send to the control queue. So each side always drains its
+// socket, and so every blocked Write on the other side eventually
+// completes (or hits the session's write timeout). Writers hold the write
+// lock only for one frame, and all writes carry a connection deadline of
+// Config.WriteTimeout, so a peer that stops reading ends the session
+// instead of blocking writers forever.
 package mux
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"time"
-
-	"github.com/hashicorp/yamux"
 )
 
 // ID is the multistream protocol ID of yamux.
 const ID = "/yamux/1.0.0"
 
+// InitialWindow is the stream window both sides assume before any update:
+// 256 KiB, in each direction.
+const InitialWindow = 256 * 1024
+
 // Config sets the limits of one yamux session. The zero value of a field
 // means its default.
 type Config struct {
-	// MaxStreamWindow is the receive window of a stream, in bytes: how much a
-	// peer may send before we read. Default 1 MiB; never below yamux's
-	// initial window of 256 KiB, which both sides assume from the start.
+	// MaxStreamWindow is the largest receive window of a stream, in bytes:
+	// how much a peer may send before we read. Windows start at
+	// InitialWindow and double, up to this, when the reader keeps up
+	// with the link (go-yamux's auto-tuning), so a slow reader only ever
+	// buffers 256 KiB. Default 1 MiB; never below InitialWindow.
 	MaxStreamWindow uint32
-	// AcceptBacklog is how many inbound streams may wait to be accepted;
-	// beyond it new streams are reset. Default 256, as go-yamux.
+	// AcceptBacklog is how many inbound streams may wait to be accepted
+	// with AcceptStream; beyond it new streams are reset. It does not
+	// apply when a stream handler is set. Default 256, as go-yamux.
 	AcceptBacklog int
-	// KeepAlive is the interval of keepalive pings. Default 30 s, as
-	// go-yamux; a negative value disables them.
+	// MaxStreams bounds the streams open at once on the session, in both
+	// directions: inbound streams beyond it are reset, and OpenStream
+	// fails. Streams we closed stay counted until the peer closes too.
+	// Default 1024.
+	MaxStreams int
+	// KeepAlive is the interval of keepalive pings; the first is sent at
+	// once, to measure the round-trip time that window auto-tuning needs.
+	// Default 30 s, as go-yamux; a negative value disables them.
 	KeepAlive time.Duration
-	// WriteTimeout bounds a single frame write and the wait for a keepalive
-	// answer. Default 10 s, as go-yamux.
+	// WriteTimeout bounds each write to the connection and the wait for
+	// a keepalive answer (or any frame); past it the session is closed.
+	// Default 10 s, as go-yamux.
 	WriteTimeout time.Duration
 }
 
-// InitialWindow is the stream window both sides assume before any update.
-const InitialWindow = 256 * 1024
-
-func (c Config) yamux() *yamux.Config {
-	y := yamux.DefaultConfig()
-	y.MaxStreamWindowSize = 1 << 20
-	if c.MaxStreamWindow != 0 {
-		y.MaxStreamWindowSize = max(c.MaxStreamWindow, InitialWindow)
+func (c Config) withDefaults() Config {
+	if c.MaxStreamWindow == 0 {
+		c.MaxStreamWindow = 1 << 20
 	}
-	if c.AcceptBacklog > 0 {
-		y.AcceptBacklog = c.AcceptBacklog
+	c.MaxStreamWindow = max(c.MaxStreamWindow, InitialWindow)
+	if c.AcceptBacklog <= 0 {
+		c.AcceptBacklog = 256
 	}
-	switch {
-	case c.KeepAlive < 0:
-		y.EnableKeepAlive = false
-	case c.KeepAlive > 0:
-		y.KeepAliveInterval = c.KeepAlive
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 1024
 	}
-	if c.WriteTimeout > 0 {
-		y.ConnectionWriteTimeout = c.WriteTimeout
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 30 * time.Second
 	}
-	// A stream we closed whose peer never closes its side is freed after
-	// this long; go-libp2p peers close promptly.
-	y.StreamCloseTimeout = time.Minute
-	y.StreamOpenTimeout = 0
-	y.LogOutput = nil
-	y.Logger = log.New(io.Discard, "", 0)
-	return y
-}
-
-// Session is a yamux session over one secured connection.
-type Session struct {
-	y *yamux.Session
-}
-
-// Client starts a session as the dialing side (odd stream IDs).
-func Client(conn net.Conn, cfg Config) (*Session, error) {
-	y, err := yamux.Client(conn, cfg.yamux())
-	if err != nil {
-		return nil, fmt.Errorf("yamux client: %w", err)
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
 	}
-	return &Session{y: y}, nil
+	return c
 }
 
-// Server starts a session as the listening side (even stream IDs).
-func Server(conn net.Conn, cfg Config) (*Session, error) {
-	y, err := yamux.Server(conn, cfg.yamux())
-	if err != nil {
-		return nil, fmt.Errorf("yamux server: %w", err)
+var (
+	// ErrReset is wrapped by the errors of operations on a stream that
+	// was reset, by either side, or whose session ended.
+	ErrReset = errors.New("stream reset")
+	// ErrProtocol is wrapped by the error that ends a session whose peer
+	// broke the yamux protocol; the peer is sent GoAway(protocol error).
+	ErrProtocol = errors.New("yamux protocol error")
+	// ErrSessionClosed is wrapped by the errors of session operations
+	// after the session ended, and by Err.
+	ErrSessionClosed = errors.New("yamux session closed")
+	// ErrStreamClosed is returned by writes after CloseWrite or Close,
+	// and by reads after Close.
+	ErrStreamClosed = errors.New("yamux stream closed")
+	// ErrKeepAliveTimeout ends a session whose peer sent nothing, not
+	// even a ping answer, within WriteTimeout of a keepalive ping.
+	ErrKeepAliveTimeout = errors.New("yamux keepalive timeout")
+	// ErrRemoteGoAway is returned by OpenStream after the peer sent
+	// GoAway(0): it accepts no new streams.
+	ErrRemoteGoAway = errors.New("yamux peer refuses new streams (GoAway)")
+	// ErrStreamLimit is returned by OpenStream when Config.MaxStreams
+	// streams are open.
+	ErrStreamLimit = errors.New("yamux stream limit reached")
+	// ErrStreamsExhausted is returned by OpenStream when the 32-bit
+	// stream ID space is used up; open a new session.
+	ErrStreamsExhausted = errors.New("yamux stream IDs exhausted")
+)
+
+// StreamError is the error of reads and writes on a reset stream. It
+// matches ErrReset with errors.Is, and carries the reset's error code
+// (go-libp2p's stream error codes, 0 for a plain reset).
+type StreamError struct {
+	// Code is the error code of the RST frame.
+	Code uint32
+	// Remote is true if the peer reset the stream.
+	Remote bool
+}
+
+func (e *StreamError) Error() string {
+	who := "locally"
+	if e.Remote {
+		who = "by peer"
 	}
-	return &Session{y: y}, nil
-}
-
-// OpenStream opens a new stream. Yamux opens without a round trip, so
-// ctx only matters if the session is shutting down.
-func (s *Session) OpenStream(ctx context.Context) (*Stream, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if e.Code == 0 {
+		return "yamux: stream reset " + who
 	}
-	st, err := s.y.OpenStream()
-	if err != nil {
-		return nil, fmt.Errorf("yamux open stream: %w", err)
+	return fmt.Sprintf("yamux: stream reset %s (code %#x)", who, e.Code)
+}
+
+// Is makes errors.Is(err, ErrReset) true.
+func (e *StreamError) Is(target error) bool { return target == ErrReset }
+
+// GoAwayError ends a session whose peer sent a GoAway frame with a
+// non-zero code (GoAway 0 only stops new streams).
+type GoAwayError struct {
+	// Code is the GoAway error code: 1 protocol error, 2 internal error,
+	// or one of go-libp2p's connection codes (0x1000 and up).
+	Code uint32
+}
+
+func (e *GoAwayError) Error() string {
+	switch e.Code {
+	case GoAwayProtocolError:
+		return "yamux: peer sent GoAway: protocol error"
+	case GoAwayInternalError:
+		return "yamux: peer sent GoAway: internal error"
 	}
-	return &Stream{s: st}, nil
-}
-
-// AcceptStream waits for the next inbound stream.
-func (s *Session) AcceptStream() (*Stream, error) {
-	st, err := s.y.AcceptStream()
-	if err != nil {
-		return nil, fmt.Errorf("yamux accept stream: %w", err)
-	}
-	return &Stream{s: st}, nil
-}
-
-// Close ends the session and the underlying connection.
-func (s *Session) Close() error { return s.y.Close() }
-
-// IsClosed reports whether the session has ended.
-func (s *Session) IsClosed() bool { return s.y.IsClosed() }
-
-// Done is closed when the session ends.
-func (s *Session) Done() <-chan struct{} { return s.y.CloseChan() }
-
-// NumStreams is the number of open streams.
-func (s *Session) NumStreams() int { return s.y.NumStreams() }
-
-// Ping sends a yamux ping and returns the round-trip time.
-func (s *Session) Ping() (time.Duration, error) { return s.y.Ping() }
-
-// Stream is one yamux stream.
-type Stream struct {
-	s *yamux.Stream
-}
-
-// Read reads stream data. A reset stream returns an error wrapping
-// ErrReset.
-func (s *Stream) Read(b []byte) (int, error) {
-	n, err := s.s.Read(b)
-	return n, mapErr(err)
-}
-
-// Write writes stream data, blocking while the peer's window is full.
-func (s *Stream) Write(b []byte) (int, error) {
-	n, err := s.s.Write(b)
-	return n, mapErr(err)
-}
-
-// CloseWrite half-closes the stream (FIN): the peer reads EOF, and we can
-// still read what it sends.
-func (s *Stream) CloseWrite() error { return s.s.Close() }
-
-// Close closes our write side and stops reading, as go-libp2p's Close
-// does. Unread data is dropped when the peer closes or after a minute.
-func (s *Stream) Close() error {
-	err := s.s.Close()
-	s.s.Shrink()
-	return err
-}
-
-// Reset abandons the stream. hashicorp/yamux exposes no RST, so the peer
-// sees a FIN; local calls fail at once.
-func (s *Stream) Reset() error {
-	err := s.s.Close()
-	_ = s.s.SetDeadline(time.Unix(1, 0))
-	s.s.Shrink()
-	return err
-}
-
-// SetDeadline sets read and write deadlines.
-func (s *Stream) SetDeadline(t time.Time) error { return s.s.SetDeadline(t) }
-
-// SetReadDeadline sets the read deadline.
-func (s *Stream) SetReadDeadline(t time.Time) error { return s.s.SetReadDeadline(t) }
-
-// SetWriteDeadline sets the write deadline.
-func (s *Stream) SetWriteDeadline(t time.Time) error { return s.s.SetWriteDeadline(t) }
-
-// ErrReset is wrapped by the error of a read or write on a stream the peer reset.
-var ErrReset = errors.New("stream reset")
-
-func mapErr(err error) error {
-	if errors.Is(err, yamux.ErrConnectionReset) {
-		return fmt.Errorf("yamux: %w", ErrReset)
-	}
-	return err
+	return fmt.Sprintf("yamux: peer sent GoAway (code %#x)", e.Code)
 }

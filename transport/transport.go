@@ -60,6 +60,18 @@ type Conn interface {
 	State() ConnState
 }
 
+// StreamDispatcher is an optional capability of a Conn whose muxer can
+// hand inbound streams to a callback instead of AcceptStream, so that
+// serving a connection needs no goroutine blocked in AcceptStream (yamux
+// connections implement it; QUIC ones do not).
+type StreamDispatcher interface {
+	// ServeStreams calls handle with each inbound stream, from the
+	// connection's receive goroutine: handle must not block. Once the
+	// connection has ended (Done is closed), ended is called once, after
+	// the last call of handle.
+	ServeStreams(handle func(Stream), ended func())
+}
+
 // ConnState describes how a connection was set up.
 type ConnState struct {
 	// Transport names the transport, e.g. "tcp" or "memory".

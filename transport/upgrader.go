@@ -290,6 +290,14 @@ func (c *conn) LocalMultiaddr() ma.Multiaddr                   { return c.local 
 func (c *conn) RemoteMultiaddr() ma.Multiaddr                  { return c.remote }
 func (c *conn) State() ConnState                               { return c.state }
 
+// ServeStreams implements StreamDispatcher with the yamux session's
+// stream handler: an idle connection then costs only the session's
+// receive goroutine.
+func (c *conn) ServeStreams(handle func(Stream), ended func()) {
+	c.sess.SetStreamHandler(func(s *mux.Stream) { handle(s) })
+	c.sess.OnClose(ended)
+}
+
 // lazyConn runs an optimistic multistream selection on a raw connection.
 type lazyConn struct {
 	net.Conn
