@@ -23,6 +23,8 @@ type Conn struct {
 	lastActive        atomic.Int64 // unix nanoseconds of the last stream opened
 	bytesIn, bytesOut atomic.Uint64
 
+	closing atomic.Bool // Close was called; Done may follow a little later
+
 	identified chan struct{} // closed when identify has finished, either way
 	idErr      error         // why identify failed; read after identified is closed
 }
@@ -33,6 +35,13 @@ func (c *Conn) Bandwidth() (in, out uint64) { return c.bytesIn.Load(), c.bytesOu
 
 // active marks the connection as used now.
 func (c *Conn) active() { c.lastActive.Store(time.Now().UnixNano()) }
+
+// Close closes the connection. From the moment it is called the node no
+// longer hands the connection out for new streams.
+func (c *Conn) Close() error {
+	c.closing.Store(true)
+	return c.Conn.Close()
+}
 
 // Opened is when the connection was established.
 func (c *Conn) Opened() time.Time { return c.opened }
@@ -199,6 +208,9 @@ func (n *Node) connTo(id peer.ID) *Conn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, c := range n.conns[id] {
+		if c.closing.Load() {
+			continue
+		}
 		select {
 		case <-c.Done():
 		default:

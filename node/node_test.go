@@ -511,3 +511,19 @@ func TestAddressBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConnectAfterClose: a connection being closed is not handed out again.
+func TestConnectAfterClose(t *testing.T) {
+	ctx := testCtx(t)
+	a := newNode(t, nil, true)
+	b := newNode(t, nil, false)
+	c := connect(t, ctx, b, a)
+	c.Close()
+	c2, err := b.Connect(ctx, a.ID(), a.Addrs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2 == c {
+		t.Fatal("Connect returned the connection that was just closed")
+	}
+}
