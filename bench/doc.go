@@ -44,20 +44,25 @@
 //     measures once per process and transport; further b.N rounds reuse the
 //     result.
 //
+// bench is a module of its own (github.com/mote-p2p/mote/bench), so that
+// it can require go-libp2p for cmd/sidebyside, which measures mote and
+// go-libp2p side by side in one run, while the main module never does.
+// Run the commands below in this directory.
+//
 // Run them all (both transports):
 //
-//	go test ./bench -run '^$' -bench . -benchmem
+//	go test . -run '^$' -bench . -benchmem
 //
 // or one, or one transport, with options (-bench takes a regular
 // expression per level of sub-benchmark, separated by slashes):
 //
-//	go test ./bench -run '^$' -bench DialFirstStream -benchtime 200x -benchmem
-//	go test ./bench -run '^$' -bench 'DialFirstStream/quic' -benchmem
-//	go test ./bench -run '^$' -bench '/tcp' -benchmem
-//	go test ./bench -run '^$' -bench 'Throughput/quic/write=64KiB' -benchmem
-//	go test ./bench -run '^$' -bench 'IdleConnMemory/quic' -conns 500
+//	go test . -run '^$' -bench DialFirstStream -benchtime 200x -benchmem
+//	go test . -run '^$' -bench 'DialFirstStream/quic' -benchmem
+//	go test . -run '^$' -bench '/tcp' -benchmem
+//	go test . -run '^$' -bench 'Throughput/quic/write=64KiB' -benchmem
+//	go test . -run '^$' -bench 'IdleConnMemory/quic' -conns 500
 //
-// Without -bench, `go test ./bench` runs only TestBenchSmoke, a small
+// Without -bench, `go test .` runs only TestBenchSmoke, a small
 // version of each benchmark over each transport that checks the results
 // are sane (-run 'BenchSmoke/.*/quic' for QUIC alone).
 package bench

@@ -608,7 +608,9 @@ func runChild() int {
 	var next atomic.Int64
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
-	for range 16 {
+	// Eight dialers at a time: a mote listener refuses more handshakes in
+	// progress from one IP (transport.UpgraderConfig.MaxHandshakesPerIP).
+	for range 8 {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
@@ -675,14 +677,18 @@ func newNode(tb testing.TB, cfg node.Config) *node.Node {
 }
 
 // newListener starts node A listening on tr's address on 127.0.0.1 only,
-// serving the echo, sink and hold protocols. maxIn raises MaxInboundConns
-// if > 0; held, if not nil, counts hold streams that have echoed and are
+// serving the echo, sink and hold protocols. maxIn, if > 0, sets the
+// limits to hold that many connections; held, if not nil, counts hold streams that have echoed and are
 // idling.
 func newListener(tb testing.TB, tr benchTransport, maxIn int, held *atomic.Int64) *node.Node {
 	tb.Helper()
 	cfg := tr.config()
 	cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast(tr.listen)}
-	cfg.MaxInboundConns = maxIn
+	if maxIn > 0 {
+		// Room for maxIn connections: the inbound cap, the connection
+		// manager's watermarks and the peerstore.
+		cfg.Limits = node.Limits{MaxInboundConns: maxIn, ConnLowWater: maxIn, ConnHighWater: maxIn, MaxPeers: max(maxIn, 4096)}
+	}
 	a := newNode(tb, cfg)
 	if addrs := a.Addrs(); len(addrs) != 1 {
 		tb.Fatalf("listener addresses %v: want one %s address", addrs, tr.name)

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Results is everything one run measured; it is what -json writes.
+type Results struct {
+	Date     string        `json:"date"` // UTC, RFC 3339
+	Go       string        `json:"go"`
+	GoLibp2p string        `json:"go_libp2p"`
+	QuicGo   string        `json:"quic_go"` // linked by both stacks' programs in this module
+	OS       string        `json:"os"`
+	Arch     string        `json:"arch"`
+	CPUs     int           `json:"cpus"`
+	CPU      string        `json:"cpu"`
+	LoadAvg  [2]string     `json:"loadavg"` // /proc/loadavg (1, 5, 15 min) at the start and at the end
+	Quick    bool          `json:"quick"`
+	Seconds  float64       `json:"seconds"` // the run's duration
+	Params   Params        `json:"params"`
+	Sizes    []SizeResult  `json:"sizes"`
+	Stacks   []StackResult `json:"stacks"` // mote, then go-libp2p
+	Notes    []string      `json:"notes,omitempty"`
+}
+
+// Params are the run's settings.
+type Params struct {
+	Conns       []int   `json:"conns"`
+	Iters       int     `json:"iters"`
+	Bytes       int64   `json:"bytes"`
+	RateDialers int     `json:"rate_dialers"`
+	RateSeconds float64 `json:"rate_seconds"`
+	IdleSeconds float64 `json:"idle_seconds"`
+}
+
+// SizeResult is the stripped size of the programs for one architecture,
+// in bytes.
+type SizeResult struct {
+	Arch       string `json:"arch"`
+	MoteDaemon int64  `json:"mote_daemon"` // cmd/mote
+	MoteMin    int64  `json:"mote_min"`    // bench/cmd/motemin
+	Libp2pMin  int64  `json:"libp2p_min"`  // bench/cmd/minhost
+}
+
+// StackResult is one stack's figures.
+type StackResult struct {
+	Name       string             `json:"name"`
+	Idle       IdleResult         `json:"idle"`
+	Conns      []ConnResult       `json:"conns"`
+	Latency    []LatencyResult    `json:"latency"`
+	Throughput []ThroughputResult `json:"throughput"`
+	Rate       RateResult         `json:"rate"`
+}
+
+// IdleResult is the minimal host after the idle wait.
+type IdleResult struct {
+	RSS        int64 `json:"rss"`        // bytes
+	HeapInuse  int64 `json:"heap_inuse"` // bytes
+	Goroutines int   `json:"goroutines"`
+}
+
+// ConnResult is the listener's cost of N idle connections.
+type ConnResult struct {
+	Transport         string  `json:"transport"`
+	N                 int     `json:"n"`
+	BaseRSS           int64   `json:"base_rss"` // bytes, before the connections
+	RSS               int64   `json:"rss"`      // bytes, with them
+	RSSPerConn        float64 `json:"rss_per_conn"`
+	HeapPerConn       float64 `json:"heap_per_conn"`
+	StackPerConn      float64 `json:"stack_per_conn"`
+	GoroutinesPerConn float64 `json:"goroutines_per_conn"`
+}
+
+// LatencyResult is the dial → first stream round trip.
+type LatencyResult struct {
+	Transport string  `json:"transport"`
+	Iters     int     `json:"iters"`
+	P50Ms     float64 `json:"p50_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+}
+
+// ThroughputResult is one stream's throughput.
+type ThroughputResult struct {
+	Transport string  `json:"transport"`
+	Bytes     int64   `json:"bytes"`
+	MBps      float64 `json:"mb_per_s"` // 10⁶ B/s
+}
+
+// RateResult is the accept rate under concurrent dialers.
+type RateResult struct {
+	Transport    string  `json:"transport"`
+	Dialers      int     `json:"dialers"`
+	Seconds      float64 `json:"seconds"`
+	Accepted     int64   `json:"accepted"`
+	PerSec       float64 `json:"per_s"`
+	CPUMsPerConn float64 `json:"listener_cpu_ms_per_conn"`
+}
+
+func (r *Results) stack(name string) *StackResult {
+	for i := range r.Stacks {
+		if r.Stacks[i].Name == name {
+			return &r.Stacks[i]
+		}
+	}
+	return &StackResult{Name: name}
+}
+
+func (s *StackResult) conn(tr string, n int) ConnResult {
+	for _, c := range s.Conns {
+		if c.Transport == tr && c.N == n {
+			return c
+		}
+	}
+	return ConnResult{}
+}
+
+func (s *StackResult) latency(tr string) LatencyResult {
+	for _, l := range s.Latency {
+		if l.Transport == tr {
+			return l
+		}
+	}
+	return LatencyResult{}
+}
+
+func (s *StackResult) throughput(tr string) ThroughputResult {
+	for _, t := range s.Throughput {
+		if t.Transport == tr {
+			return t
+		}
+	}
+	return ThroughputResult{}
+}
+
+var trName = map[string]string{"tcp": "TCP", "quic": "QUIC"}
+
+// table renders the results as a markdown table: one row per figure,
+// mote's value, go-libp2p's and mote's divided by go-libp2p's.
+func (r *Results) table() string {
+	var b strings.Builder
+	m, l := r.stack(stackMote), r.stack(stackLibp2p)
+	fmt.Fprintf(&b, "| Figure | mote | go-libp2p %s | mote ÷ go-libp2p |\n|---|---:|---:|---:|\n", r.GoLibp2p)
+	row := func(name string, mv, lv float64, unit string, prec int) {
+		ratio := "–"
+		if lv != 0 {
+			ratio = fmt.Sprintf("%.2f", mv/lv)
+		}
+		if unit != "" {
+			unit = " " + unit
+		}
+		fmt.Fprintf(&b, "| %s | %.*f%s | %.*f%s | %s |\n", name, prec, mv, unit, prec, lv, unit, ratio)
+	}
+	const mib, kib = 1 << 20, 1 << 10
+	for _, s := range r.Sizes {
+		row("Binary size "+s.Arch+", minimal host (TCP + QUIC, identify, ping)", float64(s.MoteMin)/mib, float64(s.Libp2pMin)/mib, "MiB", 2)
+	}
+	for _, s := range r.Sizes {
+		row("Binary size "+s.Arch+", mote daemon `cmd/mote` vs go-libp2p minimal host", float64(s.MoteDaemon)/mib, float64(s.Libp2pMin)/mib, "MiB", 2)
+	}
+	idle := fmt.Sprintf("Idle minimal host after %g s", r.Params.IdleSeconds)
+	row(idle+": RSS", float64(m.Idle.RSS)/mib, float64(l.Idle.RSS)/mib, "MiB", 1)
+	row(idle+": Go heap in use", float64(m.Idle.HeapInuse)/mib, float64(l.Idle.HeapInuse)/mib, "MiB", 2)
+	row(idle+": goroutines", float64(m.Idle.Goroutines), float64(l.Idle.Goroutines), "", 0)
+	for _, tr := range []string{"tcp", "quic"} {
+		for _, n := range r.Params.Conns {
+			mc, lc := m.conn(tr, n), l.conn(tr, n)
+			pre := fmt.Sprintf("%s, %d idle connections, per connection at the listener: ", trName[tr], n)
+			row(pre+"RSS", mc.RSSPerConn/kib, lc.RSSPerConn/kib, "KiB", 1)
+			row(pre+"Go heap", mc.HeapPerConn/kib, lc.HeapPerConn/kib, "KiB", 1)
+			row(pre+"goroutines", mc.GoroutinesPerConn, lc.GoroutinesPerConn, "", 2)
+		}
+	}
+	for _, tr := range []string{"tcp", "quic"} {
+		ml, ll := m.latency(tr), l.latency(tr)
+		row(trName[tr]+", dial → identify → first stream 1-byte echo, p50", ml.P50Ms, ll.P50Ms, "ms", 2)
+		row(trName[tr]+", dial → identify → first stream 1-byte echo, p99", ml.P99Ms, ll.P99Ms, "ms", 2)
+	}
+	for _, tr := range []string{"tcp", "quic"} {
+		row(fmt.Sprintf("%s, one-stream throughput (%s, 64 KiB writes)", trName[tr], sizeName(r.Params.Bytes)),
+			m.throughput(tr).MBps, l.throughput(tr).MBps, "MB/s", 0)
+	}
+	rate := fmt.Sprintf("TCP, %d dialers for %g s (connect, identify, close)", r.Params.RateDialers, r.Params.RateSeconds)
+	row(rate+": connections accepted per second", m.Rate.PerSec, l.Rate.PerSec, "/s", 0)
+	row(rate+": listener CPU per connection", m.Rate.CPUMsPerConn, l.Rate.CPUMsPerConn, "ms", 2)
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,168 @@
+//go:build !libp2ponly
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/mote-p2p/mote/node"
+	"github.com/mote-p2p/mote/peer"
+)
+
+func init() { register(stackMote, moteStack{}) }
+
+// moteStack runs mote nodes. TCP nodes leave QUIC out (DisableQUIC); the
+// QUIC listener listens on QUIC only.
+type moteStack struct{}
+
+// moteTransport is what ConnState.Transport says for each transport.
+var moteTransport = map[string]string{"tcp": "tcp", "quic": "quic-v1"}
+
+func moteConfig(tr string) node.Config {
+	return node.Config{DisableQUIC: tr == "tcp"}
+}
+
+func (moteStack) listen(tr string) (server, error) {
+	addr, ok := listenAddrs[tr]
+	if !ok {
+		return nil, fmt.Errorf("unknown transport %q", tr)
+	}
+	cfg := moteConfig(tr)
+	cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast(addr)}
+	// Lift the limits that would cap or trim thousands of connections (as
+	// the go-libp2p listener lifts its resource and connection managers').
+	const lots = 1 << 20
+	cfg.Limits = node.Limits{MaxInboundConns: lots, MaxPeers: lots, ConnLowWater: lots, ConnHighWater: lots}
+	n, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Addrs()) != 1 {
+		n.Close()
+		return nil, fmt.Errorf("mote listener addresses %v: want one", n.Addrs())
+	}
+	s := &moteServer{n: n, sub: n.Subscribe(4096), done: make(chan struct{})}
+	go s.count()
+	n.SetHandler(echoProto, func(st *node.Stream) { serveEcho(st) })
+	n.SetHandler(sinkProto, func(st *node.Stream) { serveSink(st) })
+	n.SetHandler(holdProto, func(st *node.Stream) { serveHold(st, st.Conn().Identified(), &s.nHeld) })
+	return s, nil
+}
+
+type moteServer struct {
+	n      *node.Node
+	sub    *node.Subscription
+	done   chan struct{}
+	nHeld  atomic.Int64
+	nAccpt atomic.Uint64
+	warned atomic.Bool
+}
+
+// count counts inbound connections from the node's events.
+func (s *moteServer) count() {
+	defer close(s.done)
+	for e := range s.sub.C {
+		if e.Kind == node.EventConnected && !e.Conn.State().Outbound {
+			s.nAccpt.Add(1)
+		}
+	}
+}
+
+func (s *moteServer) id() string   { return s.n.ID().String() }
+func (s *moteServer) addr() string { return s.n.Addrs()[0].String() }
+func (s *moteServer) conns() int   { return len(s.n.Conns("")) }
+func (s *moteServer) held() int64  { return s.nHeld.Load() }
+
+// accepted is the number of inbound connections seen in the node's
+// events. Events that find the subscription full are dropped by the node;
+// then the count is low, which is reported on standard error.
+func (s *moteServer) accepted() uint64 {
+	if d := s.sub.Dropped(); d > 0 && s.warned.CompareAndSwap(false, true) {
+		fmt.Fprintf(os.Stderr, "sidebyside: mote listener: %d events dropped; the accepted count is low\n", d)
+	}
+	return s.nAccpt.Load()
+}
+
+func (s *moteServer) close() {
+	s.n.Close()
+	<-s.done
+}
+
+func (moteStack) newPeer(tr string) (client, error) {
+	if _, ok := listenAddrs[tr]; !ok {
+		return nil, fmt.Errorf("unknown transport %q", tr)
+	}
+	n, err := node.New(moteConfig(tr))
+	if err != nil {
+		return nil, err
+	}
+	return &moteClient{n: n, tr: tr}, nil
+}
+
+type moteClient struct {
+	n  *node.Node
+	tr string
+	c  *node.Conn
+}
+
+func (c *moteClient) connect(ctx context.Context, id, addr string) error {
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return err
+	}
+	a, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return err
+	}
+	conn, err := c.n.Connect(ctx, pid, a)
+	if err != nil {
+		return err
+	}
+	if got := conn.State().Transport; got != moteTransport[c.tr] {
+		conn.Close()
+		return fmt.Errorf("connection is over %s, want %s", got, moteTransport[c.tr])
+	}
+	select {
+	case <-conn.Identified():
+	case <-ctx.Done():
+		return fmt.Errorf("identify: %w", ctx.Err())
+	}
+	if err := conn.IdentifyErr(); err != nil {
+		return err
+	}
+	c.c = conn
+	return nil
+}
+
+func (c *moteClient) open(ctx context.Context, proto string) (stream, error) {
+	if c.c == nil {
+		return nil, errors.New("not connected")
+	}
+	return c.n.NewStreamOn(ctx, c.c, proto)
+}
+
+// disconnect closes the connection and waits until it has ended, as
+// go-libp2p's ClosePeer does, so that the next connect dials afresh
+// rather than finding the connection still closing.
+func (c *moteClient) disconnect() error {
+	if c.c == nil {
+		return nil
+	}
+	err := c.c.Close()
+	select {
+	case <-c.c.Done():
+	case <-time.After(10 * time.Second):
+		err = errors.Join(err, errors.New("connection not done 10 s after Close"))
+	}
+	c.c = nil
+	return err
+}
+
+func (c *moteClient) close() error { return c.n.Close() }
