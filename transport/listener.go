@@ -113,6 +113,11 @@ func remoteHost(a net.Addr) string {
 // MaxHandshakesPerIP in progress: one address alone cannot take every
 // handshake slot (slow-loris).
 func (l *listener) enter(host string) bool {
+	if !l.u.cfg.LimitLoopback {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return true // local processes are not the slow-loris threat
+		}
+	}
 	l.perIPMu.Lock()
 	defer l.perIPMu.Unlock()
 	if l.perIP[host] >= l.u.cfg.MaxHandshakesPerIP {
@@ -125,6 +130,9 @@ func (l *listener) enter(host string) bool {
 func (l *listener) leave(host string) {
 	l.perIPMu.Lock()
 	defer l.perIPMu.Unlock()
+	if _, ok := l.perIP[host]; !ok {
+		return // exempt from counting
+	}
 	if l.perIP[host]--; l.perIP[host] <= 0 {
 		delete(l.perIP, host)
 	}

@@ -253,6 +253,7 @@ func TestHandshakesPerIP(t *testing.T) {
 		c.HandshakeTimeout = time.Minute
 		c.MaxInboundHandshakes = 12
 		c.MaxHandshakesPerIP = 3
+		c.LimitLoopback = true // the attacker below is on loopback
 	})
 	l, err := NewTCP(lu).Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {

@@ -38,8 +38,11 @@ type UpgraderConfig struct {
 	MaxInboundHandshakes int
 	// MaxHandshakesPerIP bounds the inbound handshakes in progress from
 	// one remote IP; more connections from it are closed at once, so a
-	// slow-loris peer cannot hold every slot. Default 8.
+	// slow-loris peer cannot hold every slot. Default 8. Loopback
+	// addresses are exempt (as in go-libp2p) unless LimitLoopback is set.
 	MaxHandshakesPerIP int
+	// LimitLoopback applies MaxHandshakesPerIP to loopback addresses too.
+	LimitLoopback bool
 	// Logger receives the reasons connections were refused. Default: none.
 	Logger *slog.Logger
 }
