@@ -4,8 +4,12 @@
 package secure
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/mote-p2p/mote/peer"
 )
@@ -34,4 +38,66 @@ type PeerMismatchError struct {
 
 func (e *PeerMismatchError) Error() string {
 	return fmt.Sprintf("peer ID mismatch: dialed %s, remote is %s", e.Expected, e.Actual)
+}
+
+// pastDeadline unblocks I/O when a handshake's context is cancelled.
+var pastDeadline = time.Unix(1, 0)
+
+// Handshake runs handshake on conn within ctx: ctx's deadline becomes
+// conn's, and a cancellation interrupts blocked I/O by moving the deadline
+// into the past. No goroutine is started unless ctx fires. The deadline is
+// cleared afterwards; conn is never closed (the caller owns it). name
+// prefixes errors ("noise", "tls"). A failure caused by ctx wraps
+// ctx.Err() as well as the I/O error.
+func Handshake(ctx context.Context, conn net.Conn, name string, handshake func() error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: handshake: %w", name, err)
+	}
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		if err := conn.SetDeadline(dl); err != nil {
+			return fmt.Errorf("%s: set deadline: %w", name, err)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		done bool
+		stop = func() bool { return true }
+	)
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() {
+			mu.Lock()
+			if !done {
+				conn.SetDeadline(pastDeadline)
+			}
+			mu.Unlock()
+		})
+	}
+
+	err := handshake()
+
+	interrupted := !stop()
+	mu.Lock()
+	done = true
+	mu.Unlock()
+	if hasDeadline || interrupted {
+		if derr := conn.SetDeadline(time.Time{}); derr != nil && err == nil {
+			err = fmt.Errorf("%s: clear deadline: %w", name, derr)
+		}
+	}
+	if err != nil {
+		cerr := ctx.Err()
+		if cerr == nil && hasDeadline && isTimeout(err) && !time.Now().Before(dl) {
+			cerr = context.DeadlineExceeded // the conn noticed before ctx did
+		}
+		if cerr != nil {
+			return fmt.Errorf("%s: handshake: %w (%w)", name, cerr, err)
+		}
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -263,3 +263,8 @@ func (c *Conn) openFailed(err error) error {
 	}
 	return c.fail(fmt.Errorf("noise: read: %w", err))
 }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -15,10 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"time"
 
 	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/secure"
 )
 
 // ID is the multistream protocol ID of libp2p Noise.
@@ -105,62 +104,14 @@ func (t *Transport) SecureInbound(ctx context.Context, conn net.Conn) (*Conn, er
 	return t.secure(ctx, conn, false, "")
 }
 
-// pastDeadline is used to unblock I/O when ctx is cancelled.
-var pastDeadline = time.Unix(1, 0)
-
 func (t *Transport) secure(ctx context.Context, conn net.Conn, initiator bool, remote peer.ID) (*Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("noise: handshake: %w", err)
-	}
-	dl, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		if err := conn.SetDeadline(dl); err != nil {
-			return nil, fmt.Errorf("noise: set deadline: %w", err)
-		}
-	}
-	// A cancellation (or a deadline the conn did not honour) interrupts
-	// blocked I/O by moving the deadline into the past. No goroutine is
-	// started unless ctx fires, and stop() below removes the callback.
-	var (
-		mu   sync.Mutex
-		done bool
-		stop = func() bool { return true }
-	)
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			mu.Lock()
-			if !done {
-				conn.SetDeadline(pastDeadline)
-			}
-			mu.Unlock()
-		})
-	}
-
-	c, err := t.handshake(conn, initiator, remote)
-
-	interrupted := !stop()
-	mu.Lock()
-	done = true
-	mu.Unlock()
-	if hasDeadline || interrupted {
-		if derr := conn.SetDeadline(time.Time{}); derr != nil && err == nil {
-			err = fmt.Errorf("noise: clear deadline: %w", derr)
-		}
-	}
+	var c *Conn
+	err := secure.Handshake(ctx, conn, "noise", func() (err error) {
+		c, err = t.handshake(conn, initiator, remote)
+		return err
+	})
 	if err != nil {
-		cerr := ctx.Err()
-		if cerr == nil && hasDeadline && isTimeout(err) && !time.Now().Before(dl) {
-			cerr = context.DeadlineExceeded // the conn noticed before ctx did
-		}
-		if cerr != nil {
-			return nil, fmt.Errorf("noise: handshake: %w (%w)", cerr, err)
-		}
 		return nil, err
 	}
 	return c, nil
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

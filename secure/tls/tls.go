@@ -14,10 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"time"
 
 	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/secure"
 )
 
 // ID is the multistream protocol ID of libp2p TLS.
@@ -94,65 +93,16 @@ func (t *Transport) SecureInbound(ctx context.Context, conn net.Conn) (*Conn, er
 	return t.secure(ctx, conn, true, "")
 }
 
-// pastDeadline unblocks I/O when ctx is cancelled.
-var pastDeadline = time.Unix(1, 0)
-
 func (t *Transport) secure(ctx context.Context, conn net.Conn, server bool, remote peer.ID) (*Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("tls: handshake: %w", err)
-	}
-	// ctx bounds the handshake through conn's deadline, as in package
-	// noise, rather than through tls.Conn.HandshakeContext: that one
-	// closes conn when ctx is cancelled (the caller owns conn) and starts
-	// a goroutine per handshake.
-	dl, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		if err := conn.SetDeadline(dl); err != nil {
-			return nil, fmt.Errorf("tls: set deadline: %w", err)
-		}
-	}
-	var (
-		mu   sync.Mutex
-		done bool
-		stop = func() bool { return true }
-	)
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			mu.Lock()
-			if !done {
-				conn.SetDeadline(pastDeadline)
-			}
-			mu.Unlock()
-		})
-	}
-
-	c, err := t.handshake(conn, server, remote)
-
-	interrupted := !stop()
-	mu.Lock()
-	done = true
-	mu.Unlock()
-	if hasDeadline || interrupted {
-		if derr := conn.SetDeadline(time.Time{}); derr != nil && err == nil {
-			err = fmt.Errorf("tls: clear deadline: %w", derr)
-		}
-	}
+	var c *Conn
+	err := secure.Handshake(ctx, conn, "tls", func() (err error) {
+		c, err = t.handshake(conn, server, remote)
+		return err
+	})
 	if err != nil {
-		cerr := ctx.Err()
-		if cerr == nil && hasDeadline && isTimeout(err) && !time.Now().Before(dl) {
-			cerr = context.DeadlineExceeded // the conn noticed before ctx did
-		}
-		if cerr != nil {
-			return nil, fmt.Errorf("tls: handshake: %w (%w)", cerr, err)
-		}
 		return nil, err
 	}
 	return c, nil
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (t *Transport) handshake(conn net.Conn, server bool, remote peer.ID) (*Conn, error) {
