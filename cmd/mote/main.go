@@ -313,31 +313,16 @@ func cmdPing(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("ping: want one MULTIADDR ending in /p2p/<peer-id>")
 	}
-	id, addr, err := parsePeerAddr(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	n, err := node.New(node.Config{})
-	if err != nil {
-		return err
-	}
-	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := n.Connect(ctx, id, addr)
+	n, c, err := dialThrowaway(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	select {
-	case <-c.Identified():
-	case <-ctx.Done():
-		return fmt.Errorf("identify %s: %w", id, ctx.Err())
-	}
-	if err := c.IdentifyErr(); err != nil {
-		return err
-	}
+	defer n.Close()
+	id := c.RemotePeer()
 	fmt.Fprintf(stdout, "PING %s (%s)\n", id, n.Peerstore().Agent(id))
 	s, err := n.NewStreamOn(ctx, c, ping.ID)
 	if err != nil {
@@ -374,4 +359,32 @@ func hasIPv6() bool {
 	}
 	c.Close()
 	return true
+}
+
+// dialThrowaway connects a node with a fresh identity to target
+// (MULTIADDR/p2p/<id>) and waits for identify, for one-shot commands. The
+// caller closes the node.
+func dialThrowaway(ctx context.Context, target string) (*node.Node, *node.Conn, error) {
+	id, addr, err := parsePeerAddr(target)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := node.New(node.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := n.Connect(ctx, id, addr)
+	if err == nil {
+		select {
+		case <-c.Identified():
+			err = c.IdentifyErr()
+		case <-ctx.Done():
+			err = fmt.Errorf("identify %s: %w", id, ctx.Err())
+		}
+	}
+	if err != nil {
+		n.Close()
+		return nil, nil, err
+	}
+	return n, c, nil
 }

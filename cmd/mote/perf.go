@@ -48,31 +48,16 @@ func cmdPerf(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("perf: want one MULTIADDR ending in /p2p/<peer-id>")
 	}
-	id, addr, err := parsePeerAddr(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	n, err := node.New(node.Config{})
-	if err != nil {
-		return err
-	}
-	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := n.Connect(ctx, id, addr)
+	n, c, err := dialThrowaway(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	select {
-	case <-c.Identified():
-	case <-ctx.Done():
-		return fmt.Errorf("identify %s: %w", id, ctx.Err())
-	}
-	if err := c.IdentifyErr(); err != nil {
-		return err
-	}
+	defer n.Close()
+	id := c.RemotePeer()
 	notSupported := fmt.Errorf("peer %s does not support %s (start its daemon with --perf)", id, perf.ID)
 	s, err := n.NewStreamOn(ctx, c, perf.ID)
 	if errors.Is(err, wire.ErrNotSupported) {
