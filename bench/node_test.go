@@ -335,11 +335,13 @@ func smokeThroughput(t *testing.T, tr benchTransport) {
 }
 
 func smokeIdleConnMemory(t *testing.T, tr benchTransport) {
-	const n = 10
+	const n = 50
 	r := measureIdleConns(t, tr, n)
 	t.Logf("per conn: heap %.1f KiB, stack %.1f KiB, rss %.1f KiB, %.1f goroutines",
 		r.heap/1024, r.stack/1024, r.rss/1024, r.goroutines)
-	if r.heap <= 0 || r.stack <= 0 || r.goroutines < 1 {
+	// HeapInuse moves in whole spans, so a few lean connections can fit in
+	// space the heap already had: only a negative heap figure is wrong.
+	if r.heap < 0 || r.stack <= 0 || r.goroutines < 1 || r.goroutines > 8 {
 		t.Fatalf("implausible per-connection figures: %+v", r)
 	}
 }
