@@ -23,6 +23,7 @@ import (
 	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
+	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/transport"
 )
 
@@ -85,8 +86,15 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 	}
+	// One TLS certificate for TCP's TLS and for QUIC: making it costs a
+	// key generation and a signature.
+	tlsID, err := p2ptls.NewIdentity(key)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	up, err := transport.NewUpgrader(transport.UpgraderConfig{
 		Key:              key,
+		TLSIdentity:      tlsID,
 		Security:         cfg.Security,
 		Mux:              mux.Config{MaxStreamWindow: cfg.Limits.StreamWindow, KeepAlive: cfg.Limits.KeepAlive},
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -121,7 +129,7 @@ func New(cfg Config) (*Node, error) {
 	case cfg.DisableQUIC:
 		n.transports = append(n.transports, transport.NewTCP(up))
 	default:
-		qt, err := newQUIC(key, &cfg) // quic_on.go; nil under -tags noquic
+		qt, err := newQUIC(key, tlsID, &cfg) // quic_on.go; nil under -tags noquic
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("node: %w", err)

@@ -14,8 +14,8 @@ const tlsID = p2ptls.ID
 
 var defaultSecurity = []string{noise.ID, p2ptls.ID}
 
-func newTLSSecurer(key peer.PrivateKey, muxers []string) (securer, error) {
-	tt, err := p2ptls.New(p2ptls.Config{Key: key, Muxers: muxers})
+func newTLSSecurer(key peer.PrivateKey, id *p2ptls.Identity, muxers []string) (securer, error) {
+	tt, err := p2ptls.New(p2ptls.Config{Key: key, Muxers: muxers, Identity: id})
 	if err != nil {
 		return securer{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/secure"
 	"github.com/mote-p2p/mote/secure/noise"
+	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/wire"
 )
 
@@ -45,6 +46,9 @@ type UpgraderConfig struct {
 	LimitLoopback bool
 	// Logger receives the reasons connections were refused. Default: none.
 	Logger *slog.Logger
+	// TLSIdentity, if set, is the TLS certificate of Key to use, shared
+	// with QUIC. Default: a new one.
+	TLSIdentity *p2ptls.Identity
 }
 
 // securer is one security protocol as the upgrader uses it.
@@ -112,7 +116,7 @@ func NewUpgrader(cfg UpgraderConfig) (*Upgrader, error) {
 				inbound: func(ctx context.Context, c net.Conn) (secure.Conn, error) { return nt.SecureInbound(ctx, c) },
 			})
 		case tlsID:
-			sec, err := newTLSSecurer(cfg.Key, muxers)
+			sec, err := newTLSSecurer(cfg.Key, cfg.TLSIdentity, muxers)
 			if err != nil {
 				return nil, fmt.Errorf("upgrader: %w", err)
 			}

@@ -33,6 +33,9 @@ type Config struct {
 	// (e.g. ["/yamux/1.0.0"]), offered in ALPN before "libp2p"; nil
 	// disables early negotiation.
 	Muxers []string
+	// Identity, if set, is used instead of a fresh one (it must hold Key),
+	// so that TCP and QUIC share one certificate and make it once.
+	Identity *Identity
 }
 
 // Transport runs libp2p TLS handshakes for one identity. It is safe for
@@ -56,9 +59,14 @@ func New(cfg Config) (*Transport, error) {
 			return nil, fmt.Errorf("tls: invalid muxer ID %q", m)
 		}
 	}
-	id, err := NewIdentity(cfg.Key)
-	if err != nil {
-		return nil, err
+	id := cfg.Identity
+	if id == nil {
+		var err error
+		if id, err = NewIdentity(cfg.Key); err != nil {
+			return nil, err
+		}
+	} else if id.local != peer.IDFromPublicKey(cfg.Key.Public()) {
+		return nil, errors.New("tls: the identity given is not of the host key")
 	}
 	muxers := append([]string(nil), cfg.Muxers...)
 	return &Transport{id: id, muxers: muxers, protos: alpnList(muxers)}, nil

@@ -97,6 +97,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Logger receives why inbound connections were dropped. Default: none.
 	Logger *slog.Logger
+	// Identity, if set, is the TLS certificate to use (it must be of Key),
+	// shared with TCP's TLS so that a node makes one. Default: a new one.
+	Identity *p2ptls.Identity
 }
 
 func (c Config) withDefaults() Config {
@@ -176,9 +179,14 @@ func New(cfg Config) (*Transport, error) {
 		return nil, errors.New("quic: no identity key")
 	}
 	cfg = cfg.withDefaults()
-	id, err := p2ptls.NewIdentity(cfg.Key)
-	if err != nil {
-		return nil, fmt.Errorf("quic: %w", err)
+	id := cfg.Identity
+	if id == nil {
+		var err error
+		if id, err = p2ptls.NewIdentity(cfg.Key); err != nil {
+			return nil, fmt.Errorf("quic: %w", err)
+		}
+	} else if id.LocalPeer() != peer.IDFromPublicKey(cfg.Key.Public()) {
+		return nil, errors.New("quic: the TLS identity given is not of the key")
 	}
 	t := &Transport{
 		cfg:     cfg,
