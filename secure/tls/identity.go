@@ -131,6 +131,14 @@ func (i *Identity) ConfigForClient(remote peer.ID, muxers []string) *stdtls.Conf
 	return i.clientConfig(alpnList(muxers), &verifier{expected: remote})
 }
 
+// ConfigForDial is ConfigForClient for a single handshake: verified
+// returns the server's key checked during it (nil until the handshake has
+// verified it), so the caller need not check the chain a second time.
+func (i *Identity) ConfigForDial(remote peer.ID, muxers []string) (cfg *stdtls.Config, verified func() peer.PublicKey) {
+	v := &verifier{expected: remote, record: true}
+	return i.clientConfig(alpnList(muxers), v), func() peer.PublicKey { return v.key }
+}
+
 func (i *Identity) baseConfig(v *verifier) *stdtls.Config {
 	return &stdtls.Config{
 		MinVersion:   stdtls.VersionTLS13,

@@ -39,7 +39,7 @@ func (l *listener) Accept() (transport.Conn, error) {
 			qc.CloseWithError(0, "")
 			return nil, transport.ErrListenerClosed
 		}
-		c, err := l.t.setup(qc, l.s, false, "", nil)
+		c, err := l.t.setup(qc, l.s, false, "", nil, nil)
 		if err != nil {
 			l.t.log.Debug("inbound connection dropped", "remote", qc.RemoteAddr(), "err", err)
 			continue

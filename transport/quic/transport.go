@@ -299,7 +299,8 @@ func (t *Transport) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID)
 	if err != nil {
 		return nil, err
 	}
-	qc, err := s.qt.Dial(ctx, raddr, t.id.ConfigForClient(remote, nil), t.qconf)
+	tlsConf, verified := t.id.ConfigForDial(remote, nil)
+	qc, err := s.qt.Dial(ctx, raddr, tlsConf, t.qconf)
 	if err != nil {
 		t.release(s)
 		var mismatch *secure.PeerMismatchError
@@ -308,7 +309,7 @@ func (t *Transport) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID)
 		}
 		return nil, fmt.Errorf("quic: dial %s: %w", raw, err)
 	}
-	c, err := t.setup(qc, s, true, remote, raw)
+	c, err := t.setup(qc, s, true, remote, raw, verified())
 	if err != nil {
 		t.release(s)
 		return nil, fmt.Errorf("quic: dial %s: %w", raw, err)
@@ -391,12 +392,15 @@ func (t *Transport) Close() error {
 
 // setup turns a QUIC connection whose handshake has completed into a Conn.
 // want, if not empty, is the peer the dialer expects. raddr is the dialed
-// address, or nil to take it from qc. On error qc has been closed.
-func (t *Transport) setup(qc *quicgo.Conn, s *socket, outbound bool, want peer.ID, raddr ma.Multiaddr) (*conn, error) {
-	key, err := p2ptls.PublicKeyFromChain(qc.ConnectionState().TLS.PeerCertificates)
-	if err != nil {
-		qc.CloseWithError(connProtocolViolation, "")
-		return nil, err
+// address, or nil to take it from qc. key is the peer's key if the
+// handshake already verified it, else nil. On error qc has been closed.
+func (t *Transport) setup(qc *quicgo.Conn, s *socket, outbound bool, want peer.ID, raddr ma.Multiaddr, key peer.PublicKey) (*conn, error) {
+	if key == nil { // not recorded by this handshake's own config
+		var err error
+		if key, err = p2ptls.PublicKeyFromChain(qc.ConnectionState().TLS.PeerCertificates); err != nil {
+			qc.CloseWithError(connProtocolViolation, "")
+			return nil, err
+		}
 	}
 	remote := peer.IDFromPublicKey(key)
 	if want != "" && remote != want {
