@@ -5,7 +5,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,17 +25,12 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/mote-p2p/mote/bench/internal/benchproto"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 )
 
 // Benchmark protocols served by the listening node.
-const (
-	echoProto = "/mote-bench/echo/1.0.0" // echoes until EOF
-	sinkProto = "/mote-bench/sink/1.0.0" // sends a ready byte, discards, then replies with the byte count
-	holdProto = "/mote-bench/hold/1.0.0" // echoes one byte, then idles until EOF
-)
-
 // Environment of the child process of the idle-connection benchmark.
 const (
 	envChild = "MOTE_BENCH_CHILD" // "1": run as the dialing child
@@ -173,7 +167,7 @@ func benchThroughput(b *testing.B, tr benchTransport) {
 		b.Run(name, func(b *testing.B) {
 			a := newListener(b, tr, 0, nil)
 			d := newNode(b, tr.config())
-			s := openStream(b, tr, d, a, sinkProto)
+			s := openStream(b, tr, d, a, benchproto.Sink)
 			if err := sinkReady(s); err != nil {
 				b.Fatal(err)
 			}
@@ -187,7 +181,7 @@ func benchThroughput(b *testing.B, tr benchTransport) {
 					b.Fatal(err)
 				}
 			}
-			got, err := finishSink(s)
+			got, err := benchproto.FinishSink(s)
 			b.StopTimer()
 			cpu := cpuTime() - cpu0
 			if err != nil {
@@ -312,7 +306,7 @@ func smokeDialFirstStream(t *testing.T, tr benchTransport) {
 func smokeThroughput(t *testing.T, tr benchTransport) {
 	a := newListener(t, tr, 0, nil)
 	d := newNode(t, tr.config())
-	s := openStream(t, tr, d, a, sinkProto)
+	s := openStream(t, tr, d, a, benchproto.Sink)
 	if err := sinkReady(s); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +318,7 @@ func smokeThroughput(t *testing.T, tr benchTransport) {
 			t.Fatal(err)
 		}
 	}
-	got, err := finishSink(s)
+	got, err := benchproto.FinishSink(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,30 +355,15 @@ func dialFirstStream(d *node.Node, id peer.ID, addrs []ma.Multiaddr) (connect, f
 		return 0, 0, nil, err
 	}
 	t1 := time.Now()
-	s, err = d.NewStreamOn(ctx, c, echoProto)
+	s, err = d.NewStreamOn(ctx, c, benchproto.Echo)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	if err := echoByte(s); err != nil {
+	if err := benchproto.EchoByte(s); err != nil {
 		s.Reset()
 		return 0, 0, nil, err
 	}
 	return t1.Sub(t0), time.Since(t1), s, nil
-}
-
-// echoByte writes one byte and reads it back.
-func echoByte(s *node.Stream) error {
-	b := [1]byte{0x2a}
-	if _, err := s.Write(b[:]); err != nil {
-		return fmt.Errorf("echo write: %w", err)
-	}
-	if _, err := io.ReadFull(s, b[:]); err != nil {
-		return fmt.Errorf("echo read: %w", err)
-	}
-	if b[0] != 0x2a {
-		return fmt.Errorf("echo: got %#x", b[0])
-	}
-	return nil
 }
 
 // sinkReady reads the sink's ready byte. Reading before the first write
@@ -398,19 +377,6 @@ func sinkReady(s *node.Stream) error {
 		return fmt.Errorf("sink ready: %w", err)
 	}
 	return nil
-}
-
-// finishSink half-closes a sink stream and reads the byte count.
-func finishSink(s *node.Stream) (uint64, error) {
-	if err := s.CloseWrite(); err != nil {
-		return 0, fmt.Errorf("sink close write: %w", err)
-	}
-	var cnt [8]byte
-	if _, err := io.ReadFull(s, cnt[:]); err != nil {
-		return 0, fmt.Errorf("sink count: %w", err)
-	}
-	s.Close()
-	return binary.BigEndian.Uint64(cnt[:]), nil
 }
 
 // idleResult is the listener's cost of one idle connection.
@@ -433,8 +399,8 @@ func measureIdleConns(tb testing.TB, tr benchTransport, n int) idleResult {
 	// Warm up the listener's code paths (and lazily built tables) with one
 	// in-process connection, then drop it.
 	w := newNode(tb, tr.config())
-	s := openStream(tb, tr, w, a, holdProto)
-	if err := echoByte(s); err != nil {
+	s := openStream(tb, tr, w, a, benchproto.Hold)
+	if err := benchproto.EchoByte(s); err != nil {
 		tb.Fatal(err)
 	}
 	s.Close()
@@ -634,7 +600,7 @@ func runChild() int {
 					errs <- fmt.Errorf("conn %d: %w", i, err)
 					return
 				}
-				s, err := d.NewStreamOn(ctx, c, holdProto)
+				s, err := d.NewStreamOn(ctx, c, benchproto.Hold)
 				if err != nil {
 					errs <- fmt.Errorf("conn %d: %w", i, err)
 					return
@@ -644,7 +610,7 @@ func runChild() int {
 					errs <- fmt.Errorf("conn %d: %w", i, err)
 					return
 				}
-				if err := echoByte(s); err != nil {
+				if err := benchproto.EchoByte(s); err != nil {
 					errs <- fmt.Errorf("conn %d: %w", i, err)
 					return
 				}
@@ -695,78 +661,13 @@ func newListener(tb testing.TB, tr benchTransport, maxIn int, held *atomic.Int64
 	if addrs := a.Addrs(); len(addrs) != 1 {
 		tb.Fatalf("listener addresses %v: want one %s address", addrs, tr.name)
 	}
-	a.SetHandler(echoProto, serveEcho)
-	a.SetHandler(sinkProto, serveSink)
+	a.SetHandler(benchproto.Echo, func(s *node.Stream) { benchproto.ServeEcho(s) })
+	a.SetHandler(benchproto.Sink, func(s *node.Stream) { benchproto.ServeSink(s) })
 	if held == nil {
 		held = new(atomic.Int64)
 	}
-	a.SetHandler(holdProto, func(s *node.Stream) { serveHold(s, held) })
+	a.SetHandler(benchproto.Hold, func(s *node.Stream) { benchproto.ServeHold(s, nil, held) })
 	return a
-}
-
-func serveEcho(s *node.Stream) {
-	var buf [512]byte
-	for {
-		n, err := s.Read(buf[:])
-		if n > 0 {
-			if _, werr := s.Write(buf[:n]); werr != nil {
-				s.Reset()
-				return
-			}
-		}
-		if err != nil {
-			if err == io.EOF {
-				s.Close()
-			} else {
-				s.Reset()
-			}
-			return
-		}
-	}
-}
-
-func serveSink(s *node.Stream) {
-	if _, err := s.Write([]byte{1}); err != nil { // ready
-		s.Reset()
-		return
-	}
-	buf := make([]byte, 64<<10)
-	var total uint64
-	for {
-		n, err := s.Read(buf)
-		total += uint64(n)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			s.Reset()
-			return
-		}
-	}
-	var cnt [8]byte
-	binary.BigEndian.PutUint64(cnt[:], total)
-	if _, err := s.Write(cnt[:]); err != nil {
-		s.Reset()
-		return
-	}
-	s.Close()
-}
-
-// serveHold echoes one byte, then idles in a read until the stream ends.
-func serveHold(s *node.Stream, held *atomic.Int64) {
-	var b [1]byte
-	if _, err := io.ReadFull(s, b[:]); err != nil {
-		s.Reset()
-		return
-	}
-	if _, err := s.Write(b[:]); err != nil {
-		s.Reset()
-		return
-	}
-	held.Add(1)
-	defer held.Add(-1)
-	s.Read(b[:])
-	s.Close()
 }
 
 // openStream connects d to a over tr, waits for identify and opens a

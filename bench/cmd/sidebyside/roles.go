@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/mote-p2p/mote/bench/internal/procstat"
+
+	"github.com/mote-p2p/mote/bench/internal/benchproto"
 )
 
 // A child process runs one role of one stack, talking to the parent in
@@ -228,14 +230,14 @@ func grow(st stack, a roleArgs, clients []client, streams []stream) error {
 					if err := c.connect(ctx, a.peer, a.addr); err != nil {
 						return err
 					}
-					s, err := c.open(ctx, holdProto)
+					s, err := c.open(ctx, benchproto.Hold)
 					if err != nil {
 						return err
 					}
 					mu.Lock()
 					streams[i] = s
 					mu.Unlock()
-					return echoByte(s)
+					return benchproto.EchoByte(s)
 				}()
 				if err != nil {
 					mu.Lock()
@@ -268,12 +270,12 @@ func roleLatency(o *out, st stack, a roleArgs) error {
 			if err := c.connect(ctx, a.peer, a.addr); err != nil {
 				return err
 			}
-			s, err := c.open(ctx, echoProto)
+			s, err := c.open(ctx, benchproto.Echo)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			return echoByte(s)
+			return benchproto.EchoByte(s)
 		}()
 		d := time.Since(t0)
 		cancel()
@@ -300,7 +302,7 @@ func roleTput(o *out, st stack, a roleArgs) error {
 	if err := c.connect(ctx, a.peer, a.addr); err != nil {
 		return err
 	}
-	s, err := c.open(ctx, sinkProto)
+	s, err := c.open(ctx, benchproto.Sink)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	p2pconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
@@ -22,6 +22,8 @@ import (
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/mote-p2p/mote/bench/internal/benchproto"
 )
 
 func init() { register(stackLibp2p, libp2pStack{}) }
@@ -91,10 +93,10 @@ func (libp2pStack) listen(tr string) (server, error) {
 		}
 	}})
 	ids := idh.IDService()
-	h.SetStreamHandler(protocol.ID(echoProto), func(st network.Stream) { serveEcho(st) })
-	h.SetStreamHandler(protocol.ID(sinkProto), func(st network.Stream) { serveSink(st) })
-	h.SetStreamHandler(protocol.ID(holdProto), func(st network.Stream) {
-		serveHold(st, ids.IdentifyWait(st.Conn()), &s.nHeld)
+	h.SetStreamHandler(protocol.ID(benchproto.Echo), func(st network.Stream) { benchproto.ServeEcho(st) })
+	h.SetStreamHandler(protocol.ID(benchproto.Sink), func(st network.Stream) { benchproto.ServeSink(st) })
+	h.SetStreamHandler(protocol.ID(benchproto.Hold), func(st network.Stream) {
+		benchproto.ServeHold(st, ids.IdentifyWait(st.Conn()), &s.nHeld)
 	})
 	return s, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
+
+	"github.com/mote-p2p/mote/bench/internal/benchproto"
 )
 
 func init() { register(stackMote, moteStack{}) }
@@ -50,9 +52,9 @@ func (moteStack) listen(tr string) (server, error) {
 	}
 	s := &moteServer{n: n, sub: n.Subscribe(4096), done: make(chan struct{})}
 	go s.count()
-	n.SetHandler(echoProto, func(st *node.Stream) { serveEcho(st) })
-	n.SetHandler(sinkProto, func(st *node.Stream) { serveSink(st) })
-	n.SetHandler(holdProto, func(st *node.Stream) { serveHold(st, st.Conn().Identified(), &s.nHeld) })
+	n.SetHandler(benchproto.Echo, func(st *node.Stream) { benchproto.ServeEcho(st) })
+	n.SetHandler(benchproto.Sink, func(st *node.Stream) { benchproto.ServeSink(st) })
+	n.SetHandler(benchproto.Hold, func(st *node.Stream) { benchproto.ServeHold(st, st.Conn().Identified(), &s.nHeld) })
 	return s, nil
 }
 
