@@ -2,6 +2,7 @@ package tls
 
 import (
 	stdtls "crypto/tls"
+	"crypto/x509"
 	"net"
 	"testing"
 
@@ -59,5 +60,64 @@ func TestConfigForDialRecordsKey(t *testing.T) {
 	}
 	if k := verified(); k == nil || !peer.KeyEqual(k, sk.Public()) {
 		t.Fatalf("verified key = %v, want the server's", k)
+	}
+}
+
+// TestConfigForListenRecordsKey: the listen config hands back each
+// client's key once, by connection state, and nothing for a state it did
+// not verify; a full table is dropped rather than grown.
+func TestConfigForListenRecordsKey(t *testing.T) {
+	sk, _ := peer.GenerateEd25519(nil)
+	sid, err := NewIdentity(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, verified := sid.ConfigForListen(nil)
+	handshake := func() (stdtls.ConnectionState, peer.PublicKey) {
+		t.Helper()
+		ck, _ := peer.GenerateEd25519(nil)
+		cid, err := NewIdentity(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		done := make(chan error, 1)
+		go func() { done <- stdtls.Client(a, cid.ConfigForClient("", nil)).Handshake() }()
+		srv := stdtls.Server(b, cfg)
+		if err := srv.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return srv.ConnectionState(), ck.Public()
+	}
+	cs1, k1 := handshake()
+	cs2, k2 := handshake()
+	if k := verified(cs2); k == nil || !peer.KeyEqual(k, k2) {
+		t.Fatalf("second client: verified key = %v, want its key", k)
+	}
+	if k := verified(cs1); k == nil || !peer.KeyEqual(k, k1) {
+		t.Fatalf("first client: verified key = %v, want its key", k)
+	}
+	if k := verified(cs1); k != nil {
+		t.Fatal("a key was handed out twice")
+	}
+	if k := verified(stdtls.ConnectionState{}); k != nil {
+		t.Fatal("a key for a connection without certificates")
+	}
+}
+
+// TestPendingBounded: unclaimed results never exceed maxPending.
+func TestPendingBounded(t *testing.T) {
+	var p pending
+	key, _ := peer.GenerateEd25519(nil)
+	for range 3*maxPending + 1 {
+		p.put(&x509.Certificate{}, key.Public())
+		if len(p.keys) > maxPending {
+			t.Fatalf("%d unclaimed keys kept, at most %d", len(p.keys), maxPending)
+		}
 	}
 }

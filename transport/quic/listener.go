@@ -2,12 +2,14 @@ package quic
 
 import (
 	"context"
+	stdtls "crypto/tls"
 	"fmt"
 	"sync"
 
 	ma "github.com/multiformats/go-multiaddr"
 	quicgo "github.com/quic-go/quic-go"
 
+	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
 )
 
@@ -15,11 +17,13 @@ import (
 // socket. It has no goroutine of its own: quic-go runs the handshakes, and
 // Accept does the little left to do (reading the peer's key).
 type listener struct {
-	t    *Transport
-	s    *socket
-	ql   *quicgo.Listener
-	done chan struct{} // closed by Close
-	once sync.Once
+	t  *Transport
+	s  *socket
+	ql *quicgo.Listener
+	// verified returns the client key the handshake checked.
+	verified func(stdtls.ConnectionState) peer.PublicKey
+	done     chan struct{} // closed by Close
+	once     sync.Once
 }
 
 var _ transport.Listener = (*listener)(nil)
@@ -39,7 +43,7 @@ func (l *listener) Accept() (transport.Conn, error) {
 			qc.CloseWithError(0, "")
 			return nil, transport.ErrListenerClosed
 		}
-		c, err := l.t.setup(qc, l.s, false, "", nil, nil)
+		c, err := l.t.setup(qc, l.s, false, "", nil, l.verified(qc.ConnectionState().TLS))
 		if err != nil {
 			l.t.log.Debug("inbound connection dropped", "remote", qc.RemoteAddr(), "err", err)
 			continue

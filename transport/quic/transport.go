@@ -340,7 +340,8 @@ func (t *Transport) Listen(addr ma.Multiaddr) (transport.Listener, error) {
 	} else if s.ln != nil {
 		return nil, fmt.Errorf("quic: already listening on %s", s.maddr)
 	}
-	ql, err := s.qt.Listen(t.id.ConfigForServer(nil), t.qconf)
+	tlsConf, verified := t.id.ConfigForListen(nil)
+	ql, err := s.qt.Listen(tlsConf, t.qconf)
 	if err != nil {
 		if fresh {
 			t.forgetLocked(s)
@@ -348,7 +349,7 @@ func (t *Transport) Listen(addr ma.Multiaddr) (transport.Listener, error) {
 		}
 		return nil, fmt.Errorf("quic: listen %s: %w", addr, err)
 	}
-	l := &listener{t: t, s: s, ql: ql, done: make(chan struct{})}
+	l := &listener{t: t, s: s, ql: ql, verified: verified, done: make(chan struct{})}
 	s.ln = l
 	return l, nil
 }
