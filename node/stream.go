@@ -94,7 +94,8 @@ func (s *Stream) Conn() *Conn { return s.conn }
 // supports, connecting first if needed (with the addresses in the
 // peerstore). When identify showed that the peer supports one of protos,
 // the stream is returned at once and the proposal travels with the first
-// write; otherwise the protocols are proposed one by one.
+// write; otherwise (also while identify is still running) the protocols
+// are proposed one by one, and an error says when the peer has none.
 func (n *Node) NewStream(ctx context.Context, id peer.ID, protos ...string) (*Stream, error) {
 	if len(protos) == 0 {
 		return nil, errors.New("new stream: no protocol given")
@@ -109,15 +110,12 @@ func (n *Node) NewStream(ctx context.Context, id peer.ID, protos ...string) (*St
 // NewStreamOn opens a stream on connection c; see NewStream.
 func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Stream, error) {
 	id := c.RemotePeer()
-	// Identify tells which protocols the peer has, which lets the common
-	// case skip a round trip; go-libp2p waits the same way.
-	select {
-	case <-c.identified:
-	case <-c.Done():
-		return nil, fmt.Errorf("new stream to %s: connection closed", id)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("new stream to %s: waiting for identify: %w", id, ctx.Err())
-	}
+	// There is no waiting for identify (go-libp2p waits): proposing the
+	// protocols costs one round trip, no more than identify's answer
+	// would, and none of identify's work (record signatures, peerstore
+	// updates) lands on the caller's path. Once the peerstore knows the
+	// peer's protocols, from this connection's identify or an earlier
+	// one, the proposal is optimistic and costs nothing.
 	s, err := c.OpenStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("new stream to %s: %w", id, err)
