@@ -29,8 +29,11 @@
 //     connection), divided by N. One A per stack and transport grows to
 //     each N in turn.
 //   - Dial → first stream round trip: a fresh node (key generation
-//     untimed) connects, waits for identify, opens an echo stream and
-//     echoes 1 byte; median and p99 of 200, over TCP and over QUIC.
+//     untimed) connects, opens an echo stream and echoes 1 byte; median
+//     and p99 of 200, over TCP and over QUIC. go-libp2p's Connect and
+//     NewStream wait for identify; mote's do not (the stream proposes its
+//     protocol at once), so identify is on go-libp2p's path only, as it
+//     is for a user of each.
 //   - One-stream throughput to a discarding sink, 1 GiB in 64 KiB writes,
 //     over TCP and over QUIC (MB = 10⁶ B).
 //   - Accepted connections per second at A while 32 dialing nodes in B

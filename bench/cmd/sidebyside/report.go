@@ -173,8 +173,8 @@ func (r *Results) table() string {
 	}
 	for _, tr := range []string{"tcp", "quic"} {
 		ml, ll := m.latency(tr), l.latency(tr)
-		row(trName[tr]+", dial → identify → first stream 1-byte echo, p50", ml.P50Ms, ll.P50Ms, "ms", 2)
-		row(trName[tr]+", dial → identify → first stream 1-byte echo, p99", ml.P99Ms, ll.P99Ms, "ms", 2)
+		row(trName[tr]+", dial → first stream 1-byte echo, p50", ml.P50Ms, ll.P50Ms, "ms", 2)
+		row(trName[tr]+", dial → first stream 1-byte echo, p99", ml.P99Ms, ll.P99Ms, "ms", 2)
 	}
 	for _, tr := range []string{"tcp", "quic"} {
 		row(fmt.Sprintf("%s, one-stream throughput (%s, 64 KiB writes)", trName[tr], sizeName(r.Params.Bytes)),

@@ -227,7 +227,7 @@ func grow(st stack, a roleArgs, clients []client, streams []stream) error {
 					mu.Lock()
 					clients[i] = c
 					mu.Unlock()
-					if err := c.connect(ctx, a.peer, a.addr); err != nil {
+					if err := c.connect(ctx, a.peer, a.addr, true); err != nil {
 						return err
 					}
 					s, err := c.open(ctx, benchproto.Hold)
@@ -267,7 +267,7 @@ func roleLatency(o *out, st stack, a roleArgs) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		t0 := time.Now()
 		err = func() error {
-			if err := c.connect(ctx, a.peer, a.addr); err != nil {
+			if err := c.connect(ctx, a.peer, a.addr, false); err != nil {
 				return err
 			}
 			s, err := c.open(ctx, benchproto.Echo)
@@ -299,7 +299,7 @@ func roleTput(o *out, st stack, a roleArgs) error {
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.connect(ctx, a.peer, a.addr); err != nil {
+	if err := c.connect(ctx, a.peer, a.addr, true); err != nil {
 		return err
 	}
 	s, err := c.open(ctx, benchproto.Sink)
@@ -366,7 +366,7 @@ func roleRate(o *out, st stack, a roleArgs) error {
 		wg.Go(func() {
 			for !stop.Load() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := c.connect(ctx, a.peer, a.addr)
+				err := c.connect(ctx, a.peer, a.addr, true)
 				cancel()
 				if err != nil {
 					fails.Add(1)

@@ -44,8 +44,11 @@ type server interface {
 
 // client is one dialing node of B.
 type client interface {
-	// connect dials A over the client's transport and waits for identify.
-	connect(ctx context.Context, id, addr string) error
+	// connect dials A over the client's transport; with identified, it
+	// also waits for identify. go-libp2p's Connect always waits for
+	// identify; mote's does not, and its first stream then proposes its
+	// protocol without knowing the peer's list.
+	connect(ctx context.Context, id, addr string, identified bool) error
 	// open opens a stream for proto on the connection to A.
 	open(ctx context.Context, proto string) (stream, error)
 	// disconnect closes the connection to A.

@@ -135,7 +135,7 @@ type libp2pClient struct {
 	target peer.ID
 }
 
-func (c *libp2pClient) connect(ctx context.Context, id, addr string) error {
+func (c *libp2pClient) connect(ctx context.Context, id, addr string, _ bool) error {
 	pid, err := peer.Decode(id)
 	if err != nil {
 		return err

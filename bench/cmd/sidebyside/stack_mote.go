@@ -114,7 +114,7 @@ type moteClient struct {
 	c  *node.Conn
 }
 
-func (c *moteClient) connect(ctx context.Context, id, addr string) error {
+func (c *moteClient) connect(ctx context.Context, id, addr string, identified bool) error {
 	pid, err := peer.Decode(id)
 	if err != nil {
 		return err
@@ -131,16 +131,16 @@ func (c *moteClient) connect(ctx context.Context, id, addr string) error {
 		conn.Close()
 		return fmt.Errorf("connection is over %s, want %s", got, moteTransport[c.tr])
 	}
+	c.c = conn
+	if !identified {
+		return nil
+	}
 	select {
 	case <-conn.Identified():
 	case <-ctx.Done():
 		return fmt.Errorf("identify: %w", ctx.Err())
 	}
-	if err := conn.IdentifyErr(); err != nil {
-		return err
-	}
-	c.c = conn
-	return nil
+	return conn.IdentifyErr()
 }
 
 func (c *moteClient) open(ctx context.Context, proto string) (stream, error) {
