@@ -94,6 +94,7 @@ type options struct {
 	svgPath    string
 	outDir     string
 	conns      []int
+	iotConns   int
 	iters      int
 	mib        int
 	rateDur    time.Duration
@@ -117,6 +118,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&ra.bytes, "bytes", 0, "child: bytes to send")
 	fs.IntVar(&ra.concurrency, "c", 0, "child: concurrent dialers")
 	fs.DurationVar(&ra.dur, "dur", 0, "child: duration")
+	fs.StringVar(&ra.preset, "preset", "", "child: the listener's mote preset")
 
 	var o options
 	var conns, arches string
@@ -125,6 +127,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.svgPath, "svg", "", "write the memory plot to `FILE`")
 	fs.StringVar(&o.outDir, "out", "", "write results.json, memory.svg and table.md into `DIR`")
 	fs.StringVar(&conns, "conns", "100,1000,5000", "connection counts held at the listener")
+	fs.IntVar(&o.iotConns, "iot-conns", 1000, "idle connections held by mote's listener with the iot preset")
 	fs.IntVar(&o.iters, "iters", 200, "dial round trips per stack and transport")
 	fs.IntVar(&o.mib, "mib", 1024, "MiB sent in the throughput test")
 	fs.DurationVar(&o.rateDur, "rate-dur", 10*time.Second, "accept-rate window")
@@ -142,12 +145,13 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.quick {
 		quick := map[string]func(){
-			"conns":    func() { conns = "20" },
-			"iters":    func() { o.iters = 5 },
-			"mib":      func() { o.mib = 8 },
-			"rate-dur": func() { o.rateDur = time.Second },
-			"idle":     func() { o.idle = 2 * time.Second },
-			"arches":   func() { arches = runtime.GOARCH },
+			"conns":     func() { conns = "20" },
+			"iot-conns": func() { o.iotConns = 20 },
+			"iters":     func() { o.iters = 5 },
+			"mib":       func() { o.mib = 8 },
+			"rate-dur":  func() { o.rateDur = time.Second },
+			"idle":      func() { o.idle = 2 * time.Second },
+			"arches":    func() { arches = runtime.GOARCH },
 		}
 		for name, f := range quick {
 			if !set[name] {
@@ -328,11 +332,20 @@ func run(o options) (*Results, error) {
 	}
 	for _, tr := range []string{"tcp", "quic"} {
 		for _, sr := range both {
-			cr, err := r.measureConns(sr.Name, tr)
+			cr, err := r.measureConns(sr.Name, tr, "", o.conns)
 			if err != nil {
 				return nil, err
 			}
 			sr.Conns = append(sr.Conns, cr...)
+		}
+	}
+	if o.iotConns > 0 {
+		for _, tr := range []string{"tcp", "quic"} {
+			cr, err := r.measureConns(stackMote, tr, "iot", []int{o.iotConns})
+			if err != nil {
+				return nil, fmt.Errorf("iot preset: %w", err)
+			}
+			moteRes.IoT = append(moteRes.IoT, cr...)
 		}
 	}
 	for _, tr := range []string{"tcp", "quic"} {
@@ -676,8 +689,8 @@ type hello struct {
 	Addr string `json:"addr"`
 }
 
-func (r *runner) startListener(stack, tr string) (*proc, hello, error) {
-	a, err := r.startRole(stack, "listen", tr)
+func (r *runner) startListener(stack, tr string, args ...string) (*proc, hello, error) {
+	a, err := r.startRole(stack, "listen", tr, args...)
 	if err != nil {
 		return nil, hello{}, err
 	}
@@ -699,8 +712,15 @@ func stats(a *proc) (listenStats, int64, error) {
 	return s, rss, err
 }
 
-func (r *runner) measureConns(stack, tr string) (_ []ConnResult, err error) {
-	a, h, err := r.startListener(stack, tr)
+// measureConns grows the connections held at a listener of stack over tr
+// to each of counts in turn; preset, if set, is the mote preset of the
+// listener.
+func (r *runner) measureConns(stack, tr, preset string, counts []int) (_ []ConnResult, err error) {
+	var args []string
+	if preset != "" {
+		args = []string{"-preset", preset}
+	}
+	a, h, err := r.startListener(stack, tr, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -744,7 +764,7 @@ func (r *runner) measureConns(stack, tr string) (_ []ConnResult, err error) {
 		}
 	}()
 	var out []ConnResult
-	for _, n := range r.o.conns {
+	for _, n := range counts {
 		t0 := time.Now()
 		if err := b.call("grow "+strconv.Itoa(n), 2*time.Minute+time.Duration(n)*100*time.Millisecond, &ok); err != nil {
 			return nil, err
@@ -768,10 +788,18 @@ func (r *runner) measureConns(stack, tr string) (_ []ConnResult, err error) {
 			GoroutinesPerConn: float64(s.Goroutines-base.Goroutines) / f,
 		}
 		out = append(out, c)
-		r.logf("%s %s: %d connections (%v): RSS %.1f KiB, heap %.1f KiB, stack %.1f KiB, %.2f goroutines per connection; RSS %.1f MiB",
-			stack, tr, n, time.Since(t0).Round(time.Second), c.RSSPerConn/1024, c.HeapPerConn/1024, c.StackPerConn/1024, c.GoroutinesPerConn, float64(rss)/(1<<20))
+		r.logf("%s%s %s: %d connections (%v): RSS %.1f KiB, heap %.1f KiB, stack %.1f KiB, %.2f goroutines per connection; RSS %.1f MiB",
+			stack, presetTag(preset), tr, n, time.Since(t0).Round(time.Second), c.RSSPerConn/1024, c.HeapPerConn/1024, c.StackPerConn/1024, c.GoroutinesPerConn, float64(rss)/(1<<20))
 	}
 	return out, nil
+}
+
+// presetTag is " (preset P)" for a log line, or "" without a preset.
+func presetTag(preset string) string {
+	if preset == "" {
+		return ""
+	}
+	return " (preset " + preset + ")"
 }
 
 func (r *runner) measureTimings(res *Results, sr *StackResult, tr string) (err error) {

@@ -51,6 +51,9 @@ type StackResult struct {
 	Latency    []LatencyResult    `json:"latency"`
 	Throughput []ThroughputResult `json:"throughput"`
 	Rate       RateResult         `json:"rate"`
+	// IoT is mote's listener with the iot preset (its connection caps
+	// lifted) holding -iot-conns idle connections, over TCP and QUIC.
+	IoT []ConnResult `json:"iot,omitempty"`
 }
 
 // IdleResult is the minimal host after the idle wait.
@@ -183,6 +186,14 @@ func (r *Results) table() string {
 	rate := fmt.Sprintf("TCP, %d dialers for %g s (connect, identify, close)", r.Params.RateDialers, r.Params.RateSeconds)
 	row(rate+": connections accepted per second", m.Rate.PerSec, l.Rate.PerSec, "/s", 0)
 	row(rate+": listener CPU per connection", m.Rate.CPUMsPerConn, l.Rate.CPUMsPerConn, "ms", 2)
+	if len(m.IoT) > 0 {
+		b.WriteString("\nmote alone, listener with the `iot` preset (its connection caps lifted, GOMEMLIMIT as the daemon sets it):\n\n")
+		b.WriteString("| Idle connections | Listener VmRSS | before the first | per connection | goroutines per connection |\n|---|---|---|---|---|\n")
+		for _, c := range m.IoT {
+			fmt.Fprintf(&b, "| %s, %d | %.1f MiB | %.1f MiB | %.1f KiB | %.2f |\n",
+				trName[c.Transport], c.N, float64(c.RSS)/mib, float64(c.BaseRSS)/mib, c.RSSPerConn/kib, c.GoroutinesPerConn)
+		}
+	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\n")
 		for _, n := range r.Notes {

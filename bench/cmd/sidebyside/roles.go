@@ -49,6 +49,7 @@ type roleArgs struct {
 	bytes                  int64
 	concurrency            int
 	dur                    time.Duration
+	preset                 string
 }
 
 // out writes JSON lines to standard output; safe for concurrent use.
@@ -107,7 +108,7 @@ type listenStats struct {
 }
 
 func roleListen(o *out, st stack, a roleArgs) error {
-	srv, err := st.listen(a.transport)
+	srv, err := st.listen(a.transport, a.preset)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,10 @@ var listenAddrs = map[string]string{
 type stack interface {
 	// listen starts the listener A on transport tr ("tcp" or "quic"),
 	// serving the echo, sink and hold protocols, with connection limits
-	// lifted so that it can hold thousands of connections.
-	listen(tr string) (server, error)
+	// lifted so that it can hold thousands of connections. preset, if not
+	// empty, names a mote preset whose limits A keeps, but for the
+	// connection counts (go-libp2p has no presets and refuses one).
+	listen(tr, preset string) (server, error)
 	// newPeer creates a dialing node with a fresh identity, for transport tr.
 	newPeer(tr string) (client, error)
 }

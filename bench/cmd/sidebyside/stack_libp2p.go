@@ -56,7 +56,10 @@ type identifier interface {
 	IDService() identify.IDService
 }
 
-func (libp2pStack) listen(tr string) (server, error) {
+func (libp2pStack) listen(tr, preset string) (server, error) {
+	if preset != "" {
+		return nil, fmt.Errorf("go-libp2p has no preset %q", preset)
+	}
 	addr, ok := listenAddrs[tr]
 	if !ok {
 		return nil, fmt.Errorf("unknown transport %q", tr)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,7 @@ func moteConfig(tr string) node.Config {
 	return node.Config{DisableQUIC: tr == "tcp"}
 }
 
-func (moteStack) listen(tr string) (server, error) {
+func (moteStack) listen(tr, preset string) (server, error) {
 	addr, ok := listenAddrs[tr]
 	if !ok {
 		return nil, fmt.Errorf("unknown transport %q", tr)
@@ -42,6 +43,19 @@ func (moteStack) listen(tr string) (server, error) {
 	// the go-libp2p listener lifts its resource and connection managers').
 	const lots = 1 << 20
 	cfg.Limits = node.Limits{MaxInboundConns: lots, MaxPeers: lots, ConnLowWater: lots, ConnHighWater: lots}
+	if preset != "" {
+		l, err := node.Preset(preset)
+		if err != nil {
+			return nil, err
+		}
+		// The preset's limits but for the connection counts, and its
+		// memory limit applied as the daemon does.
+		l.MaxInboundConns, l.MaxPeers, l.ConnLowWater, l.ConnHighWater = lots, lots, lots, lots
+		cfg.Limits = l
+		if l.MemoryLimit > 0 {
+			debug.SetMemoryLimit(l.MemoryLimit)
+		}
+	}
 	n, err := node.New(cfg)
 	if err != nil {
 		return nil, err
