@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,104 +17,142 @@ import (
 // TestInteropHashicorp runs our sessions against hashicorp/yamux, in both
 // roles, to cross-check the wire format with an independent
 // implementation: streams opened from either side carry data well beyond
-// the window both ways, pings are answered, FIN and RST arrive.
+// the window both ways, pings are answered, FIN and RST arrive. The
+// capped run forces our windows to grow whenever MaxSessionRecv allows
+// (so it runs without our keepalive, which would measure the round trip
+// again), with a budget much smaller than the streams' windows.
 func TestInteropHashicorp(t *testing.T) {
-	for _, weAreClient := range []bool{true, false} {
-		name := "we-client"
-		if !weAreClient {
-			name = "we-server"
-		}
-		t.Run(name, func(t *testing.T) {
-			ours, theirs := tcpPair(t)
+	for _, run := range []struct {
+		name   string
+		cfg    Config
+		force  bool
+		budget int
+	}{
+		{"default", Config{KeepAlive: 20 * time.Millisecond, MaxStreamWindow: 4 << 20}, false, 16 << 20},
+		{"capped", Config{KeepAlive: -1, MaxStreamWindow: 4 << 20, MaxSessionRecv: 512 << 10}, true, 512 << 10},
+	} {
+		for _, weAreClient := range []bool{true, false} {
+			name := run.name + "/we-client"
 			if !weAreClient {
-				ours, theirs = theirs, ours
+				name = run.name + "/we-server"
 			}
-			hcfg := yamux.DefaultConfig()
-			hcfg.LogOutput = io.Discard
-			hcfg.KeepAliveInterval = 50 * time.Millisecond // they ping us a lot
-			var h *yamux.Session
-			var err error
-			var s *Session
-			if weAreClient {
-				h, err = yamux.Server(theirs, hcfg)
-				s, _ = Client(ours, Config{KeepAlive: 20 * time.Millisecond, MaxStreamWindow: 4 << 20})
-			} else {
-				h, err = yamux.Client(theirs, hcfg)
-				s, _ = Server(ours, Config{KeepAlive: 20 * time.Millisecond, MaxStreamWindow: 4 << 20})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var echoes sync.WaitGroup
-			defer echoes.Wait()
-			defer h.Close()
-			defer s.Close()
+			t.Run(name, func(t *testing.T) { interopHashicorp(t, weAreClient, run.cfg, run.force, run.budget) })
+		}
+	}
+}
 
-			// They echo every stream we open; we echo theirs.
+func interopHashicorp(t *testing.T, weAreClient bool, cfg Config, force bool, budget int) {
+	ours, theirs := tcpPair(t)
+	if !weAreClient {
+		ours, theirs = theirs, ours
+	}
+	hcfg := yamux.DefaultConfig()
+	hcfg.LogOutput = io.Discard
+	hcfg.KeepAliveInterval = 50 * time.Millisecond // they ping us a lot
+	var h *yamux.Session
+	var err error
+	var s *Session
+	if weAreClient {
+		h, err = yamux.Server(theirs, hcfg)
+		s, _ = Client(ours, cfg)
+	} else {
+		h, err = yamux.Client(theirs, hcfg)
+		s, _ = Server(ours, cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if force {
+		forceGrowth(s)
+	}
+	var echoes sync.WaitGroup
+	defer echoes.Wait()
+	defer h.Close()
+	defer s.Close()
+
+	// They echo every stream we open; we echo theirs.
+	echoes.Add(1)
+	go func() {
+		defer echoes.Done()
+		for {
+			st, err := h.AcceptStream()
+			if err != nil {
+				return
+			}
 			echoes.Add(1)
 			go func() {
 				defer echoes.Done()
-				for {
-					st, err := h.AcceptStream()
-					if err != nil {
-						return
-					}
-					echoes.Add(1)
-					go func() {
-						defer echoes.Done()
-						io.Copy(st, st)
-						st.Close()
-					}()
-				}
+				io.Copy(st, st)
+				st.Close()
 			}()
-			s.SetStreamHandler(func(st *Stream) {
-				echoes.Add(1)
-				go func() {
-					defer echoes.Done()
-					io.Copy(st, st)
-					st.Close()
-				}()
-			})
+		}
+	}()
+	var peak atomic.Int64 // most bytes reserved seen by our echoes
+	s.SetStreamHandler(func(st *Stream) {
+		echoes.Add(1)
+		go func() {
+			defer echoes.Done()
+			defer st.Close()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := st.Read(buf)
+				r := s.RecvReserved()
+				if r > budget {
+					t.Errorf("%d bytes reserved, budget %d", r, budget)
+				}
+				for p := peak.Load(); int64(r) > p && !peak.CompareAndSwap(p, int64(r)); p = peak.Load() {
+				}
+				if _, werr := st.Write(buf[:n]); err != nil || werr != nil {
+					return
+				}
+			}
+		}()
+	})
 
-			const size = 2 << 20
-			var wg sync.WaitGroup
-			errs := make(chan error, 20)
-			for range 5 {
-				wg.Add(2)
-				go func() { defer wg.Done(); errs <- roundTrip(s, size, 40<<10) }()
-				go func() { defer wg.Done(); errs <- hashicorpRoundTrip(h, size) }()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if rtt, err := s.Ping(); err != nil || rtt <= 0 {
-				t.Fatalf("our ping: %v, %v", rtt, err)
-			}
-			if _, err := h.Ping(); err != nil {
-				t.Fatalf("their ping: %v", err)
-			}
-
-			// Keepalives both ways for a while: sessions stay up.
-			for range 5 {
-				if _, err := h.Ping(); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := s.Ping(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if s.IsClosed() || h.IsClosed() {
-				t.Fatal("session ended")
-			}
-			if n := s.NumStreams(); n != 0 {
-				t.Errorf("%d streams left open", n)
-			}
-		})
+	const size = 2 << 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 5 {
+		wg.Add(2)
+		go func() { defer wg.Done(); errs <- roundTrip(s, size, 40<<10) }()
+		go func() { defer wg.Done(); errs <- hashicorpRoundTrip(h, size) }()
 	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rtt, err := s.Ping(); err != nil || rtt <= 0 {
+		t.Fatalf("our ping: %v, %v", rtt, err)
+	}
+	if _, err := h.Ping(); err != nil {
+		t.Fatalf("their ping: %v", err)
+	}
+
+	// Keepalives both ways for a while: sessions stay up.
+	for range 5 {
+		if _, err := h.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Ping(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.IsClosed() || h.IsClosed() {
+		t.Fatal("session ended")
+	}
+	if n := s.NumStreams(); n != 0 {
+		t.Errorf("%d streams left open", n)
+	}
+	if r := s.RecvReserved(); r != 0 {
+		t.Errorf("%d bytes reserved with every stream closed", r)
+	}
+	if force && peak.Load() == 0 {
+		t.Error("no window grew")
+	}
+	t.Logf("at most %d bytes reserved seen, budget %d", peak.Load(), budget)
 }
 
 // hashicorpRoundTrip is roundTrip with hashicorp as the opener.

@@ -25,6 +25,7 @@ package mux
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -41,9 +42,36 @@ type Config struct {
 	// MaxStreamWindow is the largest receive window of a stream, in bytes:
 	// how much a peer may send before we read. Windows start at
 	// InitialWindow and double, up to this, when the reader keeps up
-	// with the link (go-yamux's auto-tuning), so a slow reader only ever
-	// buffers 256 KiB. Default 1 MiB; never below InitialWindow.
+	// with the link (go-yamux's auto-tuning) and MaxSessionRecv allows,
+	// so a slow reader only ever buffers 256 KiB. Default 1 MiB; never
+	// below InitialWindow.
 	MaxStreamWindow uint32
+	// MaxSessionRecv caps the session's receive memory beyond the
+	// InitialWindow each stream implicitly grants: the bytes, summed over
+	// all streams, by which windows may have grown. A stream reserves
+	// each doubling of its window from it, all or nothing (as go-yamux
+	// does with its memory manager), and gives its reservation back once
+	// it can receive no more data: read side closed, reset, or the peer's
+	// FIN reached and its data read. While the budget is used up windows
+	// stop growing, and streams go on at the window they have, re-granted
+	// as their readers consume: a fast stream is slowed, never stalled.
+	// So a session buffers at most
+	//
+	//	MaxStreams × InitialWindow + MaxSessionRecv
+	//
+	// bytes of unread data (see MaxUnread), instead of MaxStreams ×
+	// MaxStreamWindow; streams both sides closed leave the MaxStreams
+	// count at once, but keep any data still unread, and their share of
+	// MaxSessionRecv, until the application reads or closes them.
+	//
+	// Default 4 × MaxStreamWindow: four streams at the full window at
+	// once (e.g. 16 MiB for a 4 MiB window). All streams share one
+	// connection, whose bandwidth-delay product one full window is meant
+	// to cover, so a few bulk streams fill the link; more grown windows
+	// would only buffer more. A negative value, or one below the first
+	// doubling (min(2 × InitialWindow, MaxStreamWindow) − InitialWindow),
+	// keeps every window at InitialWindow.
+	MaxSessionRecv int
 	// AcceptBacklog is how many inbound streams may wait to be accepted
 	// with AcceptStream; beyond it new streams are reset. It does not
 	// apply when a stream handler is set. Default 256, as go-yamux.
@@ -68,6 +96,9 @@ func (c Config) withDefaults() Config {
 		c.MaxStreamWindow = 1 << 20
 	}
 	c.MaxStreamWindow = max(c.MaxStreamWindow, InitialWindow)
+	if c.MaxSessionRecv == 0 {
+		c.MaxSessionRecv = int(min(4*uint64(c.MaxStreamWindow), math.MaxInt))
+	}
 	if c.AcceptBacklog <= 0 {
 		c.AcceptBacklog = 256
 	}
@@ -81,6 +112,18 @@ func (c Config) withDefaults() Config {
 		c.WriteTimeout = 10 * time.Second
 	}
 	return c
+}
+
+// MaxUnread is the most unread data, in bytes, a session with this
+// configuration buffers for its open streams, defaults applied:
+// MaxStreams × InitialWindow + MaxSessionRecv, counting MaxSessionRecv
+// only as far as MaxStreams windows can grow (not at all when
+// MaxStreamWindow is InitialWindow).
+func (c Config) MaxUnread() int64 {
+	c = c.withDefaults()
+	growth := uint64(max(c.MaxSessionRecv, 0))
+	growth = min(growth, uint64(c.MaxStreams)*uint64(c.MaxStreamWindow-InitialWindow))
+	return int64(c.MaxStreams)*InitialWindow + int64(growth)
 }
 
 var (

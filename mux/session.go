@@ -50,6 +50,10 @@ type Session struct {
 	rtt    atomic.Int64  // last measured round-trip time, ns; 0 if unknown
 	ended  atomic.Bool   // mirrors closed, for lock-free checks
 
+	// recvReserved is the window growth streams hold, in bytes, at most
+	// cfg.MaxSessionRecv; see reserveRecv.
+	recvReserved atomic.Int64
+
 	// wmu serialises frames on the connection. It is held for exactly one
 	// Write call, never by the receive goroutine.
 	wmu sync.Mutex
@@ -262,6 +266,27 @@ func (s *Session) NumStreams() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.streams)
+}
+
+// RecvReserved is how many bytes of Config.MaxSessionRecv the streams'
+// receive windows have grown by, as granted to the peer and not given
+// back yet.
+func (s *Session) RecvReserved() int { return int(s.recvReserved.Load()) }
+
+// reserveRecv takes n bytes of window growth from MaxSessionRecv, all or
+// nothing. A stream calls it only when its window doubles, never per
+// frame, and gives the bytes back with Stream.releaseRecv.
+func (s *Session) reserveRecv(n uint32) bool {
+	budget := int64(max(s.cfg.MaxSessionRecv, 0))
+	for {
+		cur := s.recvReserved.Load()
+		if cur+int64(n) > budget {
+			return false
+		}
+		if s.recvReserved.CompareAndSwap(cur, cur+int64(n)) {
+			return true
+		}
+	}
 }
 
 // Ping sends a yamux ping and returns the round-trip time. It fails after

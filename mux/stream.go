@@ -55,6 +55,7 @@ type Stream struct {
 	lastUpdate time.Duration // when we last sent a window update, since session start
 	finRecv    bool
 	readClosed bool
+	reserved   uint32 // rwin's growth beyond InitialWindow, taken from the session's MaxSessionRecv
 
 	// Send side.
 	swin    uint32 // bytes we may still send
@@ -103,6 +104,9 @@ func (st *Stream) Read(b []byte) (int, error) {
 			return 0, os.ErrDeadlineExceeded
 		case st.buffered > 0:
 			n := st.copyOut(b)
+			if st.finRecv && st.buffered == 0 {
+				st.releaseRecv() // nothing more can arrive
+			}
 			delta := st.windowUpdate()
 			st.mu.Unlock()
 			if delta > 0 {
@@ -125,7 +129,9 @@ func (st *Stream) Read(b []byte) (int, error) {
 // windowUpdate returns the window update to send after a read, or 0: an
 // update is due once half of the window has been read. If the previous
 // update went out less than four round trips ago, the window is the
-// bottleneck and is doubled, up to MaxStreamWindow (go-yamux's rule).
+// bottleneck and is doubled, up to MaxStreamWindow (go-yamux's rule), if
+// the session's MaxSessionRecv has room for the growth; else the update
+// only re-grants what was read. Called with mu held.
 func (st *Stream) windowUpdate() uint32 {
 	if st.finRecv || st.readClosed || st.err != nil {
 		return 0
@@ -137,13 +143,26 @@ func (st *Stream) windowUpdate() uint32 {
 	now := st.sess.since()
 	if rtt := time.Duration(st.sess.rtt.Load()); rtt > 0 && st.lastUpdate > 0 &&
 		now-st.lastUpdate < 4*rtt && st.rwin < st.sess.cfg.MaxStreamWindow {
-		grown := min(uint64(st.rwin)*2, uint64(st.sess.cfg.MaxStreamWindow))
-		delta += uint32(grown) - st.rwin
-		st.rwin = uint32(grown)
+		grown := uint32(min(uint64(st.rwin)*2, uint64(st.sess.cfg.MaxStreamWindow)))
+		if grow := grown - st.rwin; st.sess.reserveRecv(grow) {
+			delta += grow
+			st.rwin = grown
+			st.reserved += grow
+		}
 	}
 	st.lastUpdate = now
 	st.rcredit += delta
 	return delta
+}
+
+// releaseRecv gives the window growth back to the session, once the
+// stream can buffer no more data: windowUpdate grows nothing after that.
+// Called with mu held.
+func (st *Stream) releaseRecv() {
+	if st.reserved > 0 {
+		st.sess.recvReserved.Add(-int64(st.reserved))
+		st.reserved = 0
+	}
 }
 
 // copyOut moves buffered data to b, giving drained chunks back.
@@ -324,6 +343,7 @@ func (st *Stream) Close() error {
 	}
 	st.readClosed = true
 	st.dropChunks()
+	st.releaseRecv()
 	sendFin := !st.finSent
 	st.finSent = true
 	done := st.finRecv
@@ -357,6 +377,7 @@ func (st *Stream) ResetWithError(code uint32) error {
 	st.err = &StreamError{Code: code}
 	finished := st.finSent && st.finRecv // nothing left to abandon on the wire
 	st.dropChunks()
+	st.releaseRecv()
 	st.stopTimer()
 	st.rcond.Broadcast()
 	st.wcond.Broadcast()
@@ -375,6 +396,7 @@ func (st *Stream) abort(err error) {
 		st.err = err
 	}
 	st.dropChunks()
+	st.releaseRecv()
 	st.stopTimer()
 	st.rcond.Broadcast()
 	st.wcond.Broadcast()
@@ -389,6 +411,9 @@ func (st *Stream) remoteFin() {
 		return
 	}
 	st.finRecv = true
+	if st.buffered == 0 {
+		st.releaseRecv()
+	}
 	if st.finSent {
 		// Freed before readers wake, so that a reader seeing EOF also
 		// sees the stream gone.
@@ -408,6 +433,7 @@ func (st *Stream) remoteReset(code uint32) {
 		st.err = &StreamError{Code: code, Remote: true}
 	}
 	st.dropChunks()
+	st.releaseRecv()
 	st.stopTimer()
 	st.sess.forget(st)
 	st.rcond.Broadcast()

@@ -25,6 +25,13 @@ func TestPresets(t *testing.T) {
 			if l.ConnLowWater > l.ConnHighWater || l.StreamWindow < 256<<10 || l.QUICConnWindow < l.QUICStreamWindow {
 				t.Errorf("preset %s is inconsistent: %+v", name, l)
 			}
+			// Unread data per connection: every stream's first 256 KiB
+			// plus the shared growth, never every stream at full window.
+			initial := int64(2*l.MaxInboundStreams) << 18
+			growth := min(int64(l.ConnWindow), int64(2*l.MaxInboundStreams)*int64(l.StreamWindow-256<<10))
+			if got := l.MaxConnUnread(); got != initial+growth {
+				t.Errorf("preset %s: MaxConnUnread %d, want %d + %d", name, got, initial, growth)
+			}
 			b, err := json.Marshal(l)
 			if err != nil {
 				t.Fatal(err)

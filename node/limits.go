@@ -3,10 +3,12 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"sync/atomic"
 	"time"
 
+	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -26,6 +28,12 @@ type Limits struct {
 	// a peer may send before we read. At least 256 KiB (yamux's initial
 	// window, which both sides assume).
 	StreamWindow uint32
+	// ConnWindow is how far the yamux windows of one connection's
+	// streams may grow, together, beyond their first 256 KiB
+	// (mux.Config.MaxSessionRecv). A connection then buffers at most
+	// 2 × MaxInboundStreams × 256 KiB + ConnWindow of unread data, where
+	// MaxInboundStreams × StreamWindow could be unbounded by it.
+	ConnWindow uint64
 	// QUICStreamWindow and QUICConnWindow are QUIC's receive windows per
 	// stream and per connection, in bytes.
 	QUICStreamWindow uint64
@@ -81,7 +89,7 @@ func Preset(name string) (Limits, error) {
 	case "server", "":
 		return Limits{
 			MaxInboundConns: 1024, MaxOutboundConns: 1024, MaxInboundStreams: 256,
-			StreamWindow: 4 * mib, QUICStreamWindow: 4 * mib, QUICConnWindow: 8 * mib, QUICMaxStreams: 256,
+			StreamWindow: 4 * mib, ConnWindow: 16 * mib, QUICStreamWindow: 4 * mib, QUICConnWindow: 8 * mib, QUICMaxStreams: 256,
 			MaxPeers: 4096, MaxAddrsPerPeer: 64,
 			ConnLowWater: 160, ConnHighWater: 192, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: -1, KeepAlive: 30 * time.Second,
@@ -90,7 +98,7 @@ func Preset(name string) (Limits, error) {
 	case "mobile":
 		return Limits{
 			MaxInboundConns: 128, MaxOutboundConns: 128, MaxInboundStreams: 128,
-			StreamWindow: 1 * mib, QUICStreamWindow: 1 * mib, QUICConnWindow: 2 * mib, QUICMaxStreams: 128,
+			StreamWindow: 1 * mib, ConnWindow: 4 * mib, QUICStreamWindow: 1 * mib, QUICConnWindow: 2 * mib, QUICMaxStreams: 128,
 			MaxPeers: 1024, MaxAddrsPerPeer: 32,
 			ConnLowWater: 32, ConnHighWater: 96, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 10 * time.Minute, KeepAlive: 30 * time.Second,
@@ -100,7 +108,7 @@ func Preset(name string) (Limits, error) {
 	case "iot":
 		return Limits{
 			MaxInboundConns: 64, MaxOutboundConns: 32, MaxInboundStreams: 64,
-			StreamWindow: 256 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 512 * kib, QUICMaxStreams: 64,
+			StreamWindow: 256 * kib, ConnWindow: 512 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 512 * kib, QUICMaxStreams: 64,
 			MaxPeers: 256, MaxAddrsPerPeer: 16,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 5 * time.Minute, KeepAlive: 60 * time.Second,
@@ -110,7 +118,7 @@ func Preset(name string) (Limits, error) {
 	case "low-memory":
 		return Limits{
 			MaxInboundConns: 16, MaxOutboundConns: 16, MaxInboundStreams: 32,
-			StreamWindow: 256 * kib, QUICStreamWindow: 64 * kib, QUICConnWindow: 128 * kib, QUICMaxStreams: 32,
+			StreamWindow: 256 * kib, ConnWindow: 256 * kib, QUICStreamWindow: 64 * kib, QUICConnWindow: 128 * kib, QUICMaxStreams: 32,
 			MaxPeers: 64, MaxAddrsPerPeer: 8,
 			ConnLowWater: 4, ConnHighWater: 12, ConnGracePeriod: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, KeepAlive: 60 * time.Second,
@@ -144,6 +152,9 @@ func (l Limits) WithDefaults() Limits {
 		l.StreamWindow = d.StreamWindow
 	}
 	l.StreamWindow = max(l.StreamWindow, 256*kib)
+	if l.ConnWindow == 0 {
+		l.ConnWindow = d.ConnWindow
+	}
 	if l.QUICStreamWindow == 0 {
 		l.QUICStreamWindow = d.QUICStreamWindow
 	}
@@ -223,6 +234,7 @@ type limitsJSON struct {
 	MaxOutboundConns  int    `json:",omitempty"`
 	MaxInboundStreams int    `json:",omitempty"`
 	StreamWindow      uint32 `json:",omitempty"`
+	ConnWindow        uint64 `json:",omitempty"`
 	QUICStreamWindow  uint64 `json:",omitempty"`
 	QUICConnWindow    uint64 `json:",omitempty"`
 	QUICMaxStreams    int64  `json:",omitempty"`
@@ -249,7 +261,7 @@ func durText(d time.Duration) string {
 // MarshalJSON writes durations as text; zero fields are left out.
 func (l Limits) MarshalJSON() ([]byte, error) {
 	return json.Marshal(limitsJSON{
-		l.MaxInboundConns, l.MaxOutboundConns, l.MaxInboundStreams, l.StreamWindow,
+		l.MaxInboundConns, l.MaxOutboundConns, l.MaxInboundStreams, l.StreamWindow, l.ConnWindow,
 		l.QUICStreamWindow, l.QUICConnWindow, l.QUICMaxStreams, l.MaxPeers, l.MaxAddrsPerPeer,
 		l.ConnLowWater, l.ConnHighWater, durText(l.ConnGracePeriod), durText(l.IdleTimeout),
 		durText(l.KeepAlive), l.DHTRecords, l.GossipSeen, l.RateLimit, l.MemoryLimit,
@@ -285,7 +297,7 @@ func (l *Limits) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*l = Limits{
-		j.MaxInboundConns, j.MaxOutboundConns, j.MaxInboundStreams, j.StreamWindow,
+		j.MaxInboundConns, j.MaxOutboundConns, j.MaxInboundStreams, j.StreamWindow, j.ConnWindow,
 		j.QUICStreamWindow, j.QUICConnWindow, j.QUICMaxStreams, j.MaxPeers, j.MaxAddrsPerPeer,
 		j.ConnLowWater, j.ConnHighWater, grace, idle, ka, j.DHTRecords, j.GossipSeen, j.RateLimit, j.MemoryLimit,
 	}
@@ -310,3 +322,19 @@ func (n *Node) peerstoreFull(id peer.ID) {
 	n.log.Info("peerstore refused a peer", "err", &LimitError{
 		Limit: LimitPeers, Value: int64(n.cfg.Limits.MaxPeers), Where: "peerstore entry for " + id.String()})
 }
+
+// muxConfig is the yamux configuration for l (defaults applied). The mux
+// counts streams of both directions: MaxInboundStreams for the peer's,
+// as many again for ours.
+func muxConfig(l Limits) mux.Config {
+	return mux.Config{
+		MaxStreamWindow: l.StreamWindow,
+		MaxSessionRecv:  int(min(l.ConnWindow, math.MaxInt32)),
+		MaxStreams:      2 * l.MaxInboundStreams,
+		KeepAlive:       l.KeepAlive,
+	}
+}
+
+// MaxConnUnread is the most unread data one TCP connection can make the
+// node buffer, in bytes, with l's yamux settings (defaults applied).
+func (l Limits) MaxConnUnread() int64 { return muxConfig(l.WithDefaults()).MaxUnread() }

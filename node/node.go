@@ -20,7 +20,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mote-p2p/mote/identify"
-	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"
@@ -96,7 +95,7 @@ func New(cfg Config) (*Node, error) {
 		Key:              key,
 		TLSIdentity:      tlsID,
 		Security:         cfg.Security,
-		Mux:              mux.Config{MaxStreamWindow: cfg.Limits.StreamWindow, KeepAlive: cfg.Limits.KeepAlive},
+		Mux:              muxConfig(cfg.Limits),
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		Logger:           cfg.Logger,
 	})
