@@ -21,6 +21,7 @@ var links = []struct {
 }{
 	{"tcp", tcpPair},
 	{"pipe", func(testing.TB) (net.Conn, net.Conn) { a, b := newPipe(); return a, b }},
+	{"split", splitPair},
 }
 
 func tcpPair(t testing.TB) (net.Conn, net.Conn) {

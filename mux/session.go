@@ -458,12 +458,17 @@ func (s *Session) writeLocked(h *Header, body []byte, st *Stream) error {
 	if st != nil {
 		err = st.sendable()
 	}
+	var split []byte
 	if err == nil && h != nil {
 		buf = h.Append(buf)
-		buf = append(buf, body...)
+		if _, ok := s.conn.(splitWriter); ok && len(body) >= splitMin {
+			split = body
+		} else {
+			buf = append(buf, body...)
+		}
 	}
 	if len(buf) > 0 {
-		if werr := s.send(buf); werr != nil {
+		if werr := s.send(buf, split); werr != nil {
 			err = werr
 		}
 	}
@@ -472,11 +477,23 @@ func (s *Session) writeLocked(h *Header, body []byte, st *Stream) error {
 	return err
 }
 
-// send writes buf on the connection, with wmu held. The write deadline is
+// splitWriter is a connection that can write a frame header apart from
+// its payload (noise.Conn), so that the payload is not copied behind the
+// header here, nor, on the peer, out of the secure channel's buffer.
+type splitWriter interface {
+	WriteSplit(head, body []byte) (int, error)
+}
+
+// splitMin is the smallest payload written apart from its header: below
+// it, the copy costs less than the secure channel's per-frame overhead.
+const splitMin = 4 << 10
+
+// send writes buf, then body if not nil (with WriteSplit), on the
+// connection, with wmu held. The write deadline is
 // pushed WriteTimeout ahead, but only once half of it has passed, which
 // keeps deadline updates rare on a busy session. A failed write ends the
 // session: a partial frame cannot be taken back.
-func (s *Session) send(buf []byte) error {
+func (s *Session) send(buf, body []byte) error {
 	if s.ended.Load() {
 		return s.sessionStreamErr()
 	}
@@ -485,7 +502,13 @@ func (s *Session) send(buf []byte) error {
 		s.wdl = now.Add(s.cfg.WriteTimeout)
 		s.conn.SetWriteDeadline(s.wdl)
 	}
-	if _, err := s.conn.Write(buf); err != nil {
+	var err error
+	if body != nil {
+		_, err = s.conn.(splitWriter).WriteSplit(buf, body)
+	} else {
+		_, err = s.conn.Write(buf)
+	}
+	if err != nil {
 		s.shutdown(fmt.Errorf("write: %w", err), false, 0)
 		return s.sessionStreamErr()
 	}

@@ -90,24 +90,43 @@ func (c *Conn) Close() error { return c.conn.Close() }
 // one pooled buffer and written with a single call to the underlying conn.
 // Any write error is permanent.
 func (c *Conn) Write(p []byte) (int, error) {
+	return c.WriteSplit(nil, p)
+}
+
+// WriteSplit writes head and then body, as Write(append(head, body...))
+// would, but seals head (if any) into a frame of its own, sent in the same
+// call to the underlying conn as body's first frames. A muxer writes its
+// frame header as head: the peer, reading the header alone, then finds
+// the payload at a frame boundary and can decrypt it straight into its
+// own buffer, and neither side copies the payload. The count is of body's
+// bytes written.
+func (c *Conn) WriteSplit(head, body []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.werr != nil {
 		return 0, c.werr
 	}
+	if len(head) > MaxPlaintext {
+		return 0, fmt.Errorf("noise: head of %d bytes exceeds a frame", len(head))
+	}
 	written := 0
-	for written < len(p) {
-		chunk := min(len(p)-written, framesPerWrite*MaxPlaintext)
+	for written < len(body) || len(head) > 0 {
+		chunk := min(len(body)-written, framesPerWrite*MaxPlaintext)
 		frames := (chunk + MaxPlaintext - 1) / MaxPlaintext
-		bp := getBuf(chunk + frames*(2+tagLen))
+		size := chunk + frames*(2+tagLen)
+		if len(head) > 0 {
+			size += len(head) + 2 + tagLen
+		}
+		bp := getBuf(size)
 		b := (*bp)[:0]
 		var err error
-		for off := written; off < written+chunk; {
+		if len(head) > 0 {
+			b, err = c.appendFrame(b, head)
+			head = nil
+		}
+		for off := written; err == nil && off < written+chunk; {
 			n := min(written+chunk-off, MaxPlaintext)
-			b = binary.BigEndian.AppendUint16(b, uint16(n+tagLen))
-			if b, err = c.send.seal(b, p[off:off+n], nil); err != nil {
-				break
-			}
+			b, err = c.appendFrame(b, body[off:off+n])
 			off += n
 		}
 		if err == nil {
@@ -124,6 +143,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 		written += chunk
 	}
 	return written, nil
+}
+
+// appendFrame appends pt, sealed, with its length prefix.
+func (c *Conn) appendFrame(b, pt []byte) ([]byte, error) {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(pt)+tagLen))
+	return c.send.seal(b, pt, nil)
 }
 
 // Read returns decrypted data. It reads at most one frame per call; when p
