@@ -12,6 +12,7 @@ import (
 
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
+	mma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // TestIdentifyPushFromGoLibp2p proves the direction the Kubo interop
@@ -21,7 +22,7 @@ import (
 func TestIdentifyPushFromGoLibp2p(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m, err := node.New(node.Config{ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, DisableQUIC: true})
+	m, err := node.New(node.Config{ListenAddrs: []mma.Multiaddr{mma.StringCast("/ip4/127.0.0.1/tcp/0")}, DisableQUIC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,11 @@ func TestIdentifyPushFromGoLibp2p(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Connect(ctx, lpeer.AddrInfo{ID: mid, Addrs: m.Addrs()}); err != nil {
+	var addrs []ma.Multiaddr
+	for _, a := range m.Addrs() {
+		addrs = append(addrs, ma.StringCast(a.String()))
+	}
+	if err := h.Connect(ctx, lpeer.AddrInfo{ID: mid, Addrs: addrs}); err != nil {
 		t.Fatalf("go-libp2p connect to mote: %v", err)
 	}
 	hid, err := peer.Decode(h.ID().String())

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 
 	"github.com/mote-p2p/mote/bench/internal/benchproto"
 	"github.com/mote-p2p/mote/node"

@@ -6,9 +6,8 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Spec vectors (libp2p/specs peer-ids.md) used as seeds.

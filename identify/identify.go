@@ -7,9 +7,8 @@ import (
 	"net"
 	"strings"
 
-	"github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Bounds on the strings kept from a peer. A whole message is already capped

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/wire"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // fixedKey is a PrivateKey whose public half is a given key, so Build can

@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/identify"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	"github.com/mote-p2p/mote/transport"
 	"github.com/mote-p2p/mote/wire"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // startMote starts a mote node listening on loopback TCP and QUIC.

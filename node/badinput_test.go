@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	manet "github.com/multiformats/go-multiaddr/net"
-
 	"github.com/mote-p2p/mote/identify"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
 	"github.com/mote-p2p/mote/wire"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // logBuf collects a node's log lines for assertions.
@@ -41,7 +40,7 @@ func (l *logBuf) String() string {
 // rawDial opens a plain TCP connection to n's first address.
 func rawDial(t *testing.T, n *Node) net.Conn {
 	t.Helper()
-	na, err := manet.ToNetAddr(n.Addrs()[0])
+	na, err := ma.ToNetAddr(n.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,9 @@ import (
 	"log/slog"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Version is mote's version, sent in identify as "mote/<Version>".

@@ -7,10 +7,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // ErrDialBackoff is wrapped by the error of a dial refused because the

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/time/rate"
 
 	"github.com/mote-p2p/mote/identify"
@@ -24,6 +22,7 @@ import (
 	"github.com/mote-p2p/mote/ping"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // ErrClosed is returned by calls on a closed node.
@@ -262,17 +261,17 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
 	var ifaces []ma.Multiaddr
 	for _, a := range n.ListenAddrs() {
-		if !manet.IsIPUnspecified(a) {
+		if !ma.IsIPUnspecified(a) {
 			out = append(out, a)
 			continue
 		}
 		if ifaces == nil {
 			var err error
-			if ifaces, err = manet.InterfaceMultiaddrs(); err != nil {
+			if ifaces, err = ma.InterfaceMultiaddrs(); err != nil {
 				n.log.Warn("list interface addresses", "err", err)
 			}
 		}
-		if res, err := manet.ResolveUnspecifiedAddress(a, ifaces); err == nil {
+		if res, err := ma.ResolveUnspecifiedAddress(a, ifaces); err == nil {
 			out = append(out, res...)
 		}
 	}

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/identify"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // newNode starts a node that is closed at the end of the test. With mn it

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/multiformats/go-multiaddr"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // PeerRecordDomain is the envelope domain of peer records, as used by

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/multiformats/go-multiaddr"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 func mustAddr(t testing.TB, s string) multiaddr.Multiaddr {

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/multiformats/go-multiaddr"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Address TTLs, with go-libp2p's meanings. The two largest never expire;

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multiformats/go-multiaddr"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // testStore returns a store whose clock only moves when the test says so.

@@ -7,7 +7,7 @@ import (
 	"net"
 	"sync"
 
-	ma "github.com/multiformats/go-multiaddr"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // ErrListenerClosed is returned by Accept after Close.

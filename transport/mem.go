@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"sync"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // MemNetwork is an in-process network for tests and simulations: nodes

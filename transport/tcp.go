@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
-
 	"github.com/mote-p2p/mote/peer"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // TCP dials and listens on /ip4|ip6/…/tcp/… addresses.
@@ -43,7 +41,7 @@ func (t *TCP) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (Conn
 	if !isIPTCP(addr) {
 		return nil, fmt.Errorf("tcp: cannot dial %s", addr)
 	}
-	network, host, err := manet.DialArgs(addr)
+	network, host, err := ma.DialArgs(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
@@ -52,7 +50,7 @@ func (t *TCP) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (Conn
 		if err != nil {
 			return nil, Endpoint{}, fmt.Errorf("tcp dial: %w", err)
 		}
-		laddr, err := manet.FromNetAddr(raw.LocalAddr())
+		laddr, err := ma.FromNetAddr(raw.LocalAddr())
 		if err != nil {
 			raw.Close()
 			return nil, Endpoint{}, fmt.Errorf("tcp: local address: %w", err)
@@ -66,7 +64,7 @@ func (t *TCP) Listen(addr ma.Multiaddr) (Listener, error) {
 	if !isIPTCP(addr) {
 		return nil, fmt.Errorf("tcp: cannot listen on %s", addr)
 	}
-	network, host, err := manet.DialArgs(addr)
+	network, host, err := ma.DialArgs(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
@@ -74,7 +72,7 @@ func (t *TCP) Listen(addr ma.Multiaddr) (Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp listen: %w", err)
 	}
-	l, err := t.up.Listen(ln, "tcp", manet.FromNetAddr)
+	l, err := t.up.Listen(ln, "tcp", ma.FromNetAddr)
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -9,9 +9,8 @@ import (
 	"io"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Transport dials and listens on one kind of address.

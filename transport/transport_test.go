@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/secure"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 func newUpgrader(t testing.TB, mod ...func(*UpgraderConfig)) *Upgrader {

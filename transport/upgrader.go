@@ -10,14 +10,13 @@ import (
 	"sync"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/secure"
 	"github.com/mote-p2p/mote/secure/noise"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/wire"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // UpgraderConfig configures an Upgrader. Zero fields take their defaults.

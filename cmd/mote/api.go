@@ -15,12 +15,10 @@ import (
 	"sync"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
-
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // The control API listens on a loopback address written into the repo, as
@@ -76,14 +74,14 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 	if err != nil {
 		return nil, fmt.Errorf("api address %q: %w", addr, err)
 	}
-	if !manet.IsIPLoopback(m) {
+	if !ma.IsIPLoopback(m) {
 		return nil, fmt.Errorf("api address %s: must be a loopback address", m)
 	}
-	ml, err := manet.Listen(m)
+	ml, err := ma.Listen(m)
 	if err != nil {
 		return nil, fmt.Errorf("api listen %s: %w", m, err)
 	}
-	ln := manet.NetListener(ml)
+	ln := ma.NetListener(ml)
 	if err := writeFileAtomic(filepath.Join(repo, apiFile), []byte(ml.Multiaddr().String()+"\n"), 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("write api file: %w", err)
@@ -237,7 +235,7 @@ func newAPIClient(repo string) (*apiClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api file: %w", err)
 	}
-	na, err := manet.ToNetAddr(m)
+	na, err := ma.ToNetAddr(m)
 	if err != nil {
 		return nil, fmt.Errorf("api file: %w", err)
 	}

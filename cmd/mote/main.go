@@ -26,11 +26,10 @@ import (
 	"syscall"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 func main() {

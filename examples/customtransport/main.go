@@ -20,10 +20,9 @@ import (
 	"slices"
 	"time"
 
-	manet "github.com/multiformats/go-multiaddr/net"
-
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/ping"
+	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 func main() {
@@ -49,7 +48,7 @@ func run(w io.Writer) error {
 		return fmt.Errorf("socket directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	sock, err := manet.FromNetAddr(&net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "a.sock")})
+	sock, err := multiaddr.FromNetAddr(&net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "a.sock")})
 	if err != nil {
 		return fmt.Errorf("socket address: %w", err)
 	}

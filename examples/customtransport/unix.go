@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"net"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
-
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Unix is a transport over Unix-domain sockets, for /unix/<path>
@@ -24,7 +22,7 @@ func socketPath(addr ma.Multiaddr) (string, bool) {
 	if len(addr) != 1 || addr[0].Protocol().Code != ma.P_UNIX {
 		return "", false
 	}
-	_, path, err := manet.DialArgs(addr) // converts /C:/… on Windows
+	_, path, err := ma.DialArgs(addr) // converts /C:/… on Windows
 	return path, err == nil
 }
 

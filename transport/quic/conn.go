@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // conn is one authenticated QUIC connection. It adds no goroutine to the

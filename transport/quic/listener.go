@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"sync"
 
-	ma "github.com/multiformats/go-multiaddr"
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // listener yields the connections quic-go has finished handshaking on one

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/mote-p2p/mote/mux"
@@ -21,6 +20,7 @@ import (
 	"github.com/mote-p2p/mote/secure"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 func newKey(t testing.TB) peer.PrivateKey {

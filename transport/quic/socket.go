@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"net"
 
-	ma "github.com/multiformats/go-multiaddr"
 	quicgo "github.com/quic-go/quic-go"
+
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // A socket is one UDP socket and the quic-go Transport that owns it. QUIC

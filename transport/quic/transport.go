@@ -23,14 +23,13 @@ import (
 	"sync"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/secure"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/transport"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // Names reported in ConnState.
@@ -248,7 +247,7 @@ func udpAddrOf(addr ma.Multiaddr) (*net.UDPAddr, error) {
 	if !isQUIC(addr) {
 		return nil, fmt.Errorf("quic: not a QUIC v1 address: %s", addr)
 	}
-	na, err := manet.ToNetAddr(addr[:2])
+	na, err := ma.ToNetAddr(addr[:2])
 	if err != nil {
 		return nil, fmt.Errorf("quic: %w", err)
 	}
@@ -265,12 +264,12 @@ var quicV1 = func() ma.Component {
 	if err != nil {
 		panic(err)
 	}
-	return *c
+	return c
 }()
 
 // multiaddrOf converts a UDP address into a QUIC v1 multiaddr.
 func multiaddrOf(a net.Addr) (ma.Multiaddr, error) {
-	m, err := manet.FromNetAddr(a)
+	m, err := ma.FromNetAddr(a)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 
 	"github.com/mote-p2p/mote/bench/internal/procstat"
 	"github.com/mote-p2p/mote/node"

@@ -1,4 +1,4 @@
-//go:build !libp2ponly
+//go:build !libp2ponly && !quicgoonly
 
 package main
 
@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 
 	"github.com/mote-p2p/mote/bench/internal/benchproto"
 )
