@@ -1,7 +1,11 @@
 // Command sidebyside measures mote and go-libp2p side by side in one run
 // and prints a markdown table (mote, go-libp2p, their ratio); it can also
 // write the results as JSON and an SVG plot of the listener's memory
-// against the number of connections.
+// against the number of connections. A third stack, quic-go alone (no
+// libp2p: TLS 1.3 with self-signed certificates, ALPN "libp2p", mote's
+// quic.Config, one byte naming each stream's protocol), is measured over
+// QUIC only, as the reference for mote's QUIC targets; a second table
+// sets mote's QUIC figures beside it.
 //
 // Run it from the bench module (it builds programs of both modules):
 //
@@ -10,9 +14,10 @@
 //
 // Every measurement runs in child processes, as in the go-libp2p
 // baseline: A listens, B dials, both on 127.0.0.1. The children are this
-// command built twice, with the build tag moteonly or libp2ponly, so that
-// each child's binary links (and initialises) only the stack it runs, and
-// started with a -role flag. What it measures, for each stack:
+// command built three times, with the build tag moteonly, libp2ponly or
+// quicgoonly, so that each child's binary links (and initialises) only the
+// stack it runs, and started with a -role flag. What it measures, for
+// mote and go-libp2p (and, where marked QUIC, for quic-go alone):
 //
 //   - Binary size, stripped (-trimpath -ldflags='-s -w', CGO_ENABLED=0), of
 //     the minimal hosts with TCP + QUIC, identify and ping (cmd/motemin,
@@ -21,21 +26,25 @@
 //   - The idle minimal host 5 s after start: VmRSS (read by this process
 //     from /proc/<pid>/status), Go HeapInuse and goroutines (reported by the
 //     child on its standard output).
+//   - mote's daemon, `mote daemon --preset iot` listening on TCP and QUIC
+//     on loopback with a fresh repo, after the same idle wait: VmRSS, then
+//     goroutines and Go heap from `mote stats`.
 //   - Per idle connection at A, for 100, 1000 and 5000 connections over TCP
-//     and over QUIC: B opens the connections from as many nodes, each with
-//     its own identity, one identified connection and one idle stream
-//     each; A's VmRSS, HeapInuse, StackInuse and goroutines after GC, minus
-//     their values before the first connection (after one warm-up
-//     connection), divided by N. One A per stack and transport grows to
-//     each N in turn.
+//     and over QUIC (quic-go too): B opens the connections from as many
+//     nodes, each with its own identity, one identified connection and one
+//     idle stream each; A's VmRSS, HeapInuse, StackInuse and goroutines
+//     after GC, minus their values before the first connection (after one
+//     warm-up connection), divided by N. One A per stack and transport
+//     grows to each N in turn.
 //   - Dial → first stream round trip: a fresh node (key generation
 //     untimed) connects, opens an echo stream and echoes 1 byte; median
-//     and p99 of 200, over TCP and over QUIC. go-libp2p's Connect and
-//     NewStream wait for identify; mote's do not (the stream proposes its
-//     protocol at once), so identify is on go-libp2p's path only, as it
-//     is for a user of each.
+//     and p99 of 200, over TCP and over QUIC (quic-go too). go-libp2p's
+//     Connect and NewStream wait for identify; mote's do not (the stream
+//     proposes its protocol at once), so identify is on go-libp2p's path
+//     only, as it is for a user of each. quic-go alone has no identify and
+//     its protocol byte costs no round trip either.
 //   - One-stream throughput to a discarding sink, 1 GiB in 64 KiB writes,
-//     over TCP and over QUIC (MB = 10⁶ B).
+//     over TCP and over QUIC (quic-go too) (MB = 10⁶ B).
 //   - Accepted connections per second at A while 32 dialing nodes in B
 //     connect, wait for identify and disconnect in a loop for 10 s (TCP),
 //     and A's CPU time per accepted connection.
@@ -44,7 +53,7 @@
 //
 //	-quick        a small, fast run: 20 connections, 5 round trips, 8 MiB, a 1 s
 //	              accept-rate window, this machine's architecture only; its
-//	              children are this executable (both stacks linked) and its
+//	              children are this executable (all stacks linked) and its
 //	              size builds reuse the build cache (see buildAll), so its
 //	              figures are for checking, not for quoting
 //	-json FILE    write the results as JSON
@@ -56,8 +65,9 @@
 //	-rate-dur D, -rate-c N    the accept-rate window and dialers (10s, 32)
 //	-idle D       wait before reading the idle host (default 5s)
 //	-arches LIST  architectures for binary sizes (default amd64,arm64,arm; arm is GOARM=7)
+//	-quicgo=false leave out quic-go alone
 //
-// Both stacks are built in this module, so they link the same versions of
+// All stacks are built in this module, so they link the same versions of
 // shared dependencies (quic-go is the version go-libp2p requires); only the
 // cmd/mote size uses the main module's versions.
 package main
@@ -66,6 +76,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -101,6 +112,7 @@ type options struct {
 	rateC      int
 	idle       time.Duration
 	arches     []string
+	quicgo     bool      // also measure quic-go alone over QUIC
 	log        io.Writer // progress and the children's standard error
 	keepBinDir string    // if set, build the programs here instead of a temporary directory
 }
@@ -134,6 +146,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rateC, "rate-c", 32, "concurrent dialers in the accept-rate test")
 	fs.DurationVar(&o.idle, "idle", 5*time.Second, "wait before reading the idle host's figures")
 	fs.StringVar(&arches, "arches", "amd64,arm64,arm", "architectures for binary sizes (arm: GOARM=7)")
+	fs.BoolVar(&o.quicgo, "quicgo", true, "also measure quic-go alone over QUIC")
 	fs.StringVar(&o.keepBinDir, "bindir", "", "build the programs into `DIR` (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -260,6 +273,7 @@ type runner struct {
 	o        options
 	benchDir string // the bench module
 	rootDir  string // the main module
+	daemon   string // cmd/mote for this machine, stripped
 	binDir   string
 	child    map[string]string // stack → child binary
 	host     map[string]string // stack → minimal host for this machine
@@ -322,7 +336,16 @@ func run(o options) (*Results, error) {
 
 	moteRes := StackResult{Name: stackMote}
 	libRes := StackResult{Name: stackLibp2p}
+	qgRes := StackResult{Name: stackQuicGo}
 	both := []*StackResult{&moteRes, &libRes}
+	// onTransport lists the stacks measured over tr: quic-go alone only
+	// over QUIC, where it is the reference for mote's QUIC figures.
+	onTransport := func(tr string) []*StackResult {
+		if tr == "quic" && o.quicgo {
+			return []*StackResult{&moteRes, &libRes, &qgRes}
+		}
+		return both
+	}
 
 	for _, sr := range both {
 		r.logf("%s: idle host for %v", sr.Name, o.idle)
@@ -330,8 +353,12 @@ func run(o options) (*Results, error) {
 			return nil, err
 		}
 	}
+	r.logf("mote: idle daemon (preset iot) for %v", o.idle)
+	if moteRes.Daemon, err = r.measureDaemon("iot"); err != nil {
+		return nil, fmt.Errorf("idle daemon: %w", err)
+	}
 	for _, tr := range []string{"tcp", "quic"} {
-		for _, sr := range both {
+		for _, sr := range onTransport(tr) {
 			cr, err := r.measureConns(sr.Name, tr, "", o.conns)
 			if err != nil {
 				return nil, err
@@ -349,13 +376,16 @@ func run(o options) (*Results, error) {
 		}
 	}
 	for _, tr := range []string{"tcp", "quic"} {
-		for _, sr := range both {
+		for _, sr := range onTransport(tr) {
 			if err := r.measureTimings(res, sr, tr); err != nil {
 				return nil, err
 			}
 		}
 	}
 	res.Stacks = []StackResult{moteRes, libRes}
+	if o.quicgo {
+		res.Stacks = append(res.Stacks, qgRes)
+	}
 	res.Seconds = time.Since(start).Seconds()
 	res.LoadAvg[1] = loadAvg()
 	r.logf("done in %v", time.Since(start).Round(time.Second))
@@ -452,9 +482,10 @@ const envChild = "SIDEBYSIDE_CHILD"
 // compared, one at a time (each build is parallel inside, and concurrent
 // builds would compile shared packages twice), and returns the sizes.
 //
-// A full run builds this command twice, with the tags moteonly and
-// libp2ponly, for children that link only their own stack; the sizes are
-// of -trimpath builds with CGO_ENABLED=0. A -quick run saves building
+// A full run builds this command two or three times, with the tags
+// moteonly, libp2ponly and (unless -quicgo=false) quicgoonly, for children
+// that link only their own stack; the sizes are of -trimpath builds with
+// CGO_ENABLED=0. A -quick run saves building
 // (which, with a cold build cache, takes minutes): its children are this
 // executable, and its size builds leave out -trimpath and keep the
 // environment's CGO_ENABLED, so that they reuse what `go test` or `go run`
@@ -466,7 +497,7 @@ func (r *runner) buildAll() ([]SizeResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.child = map[string]string{stackMote: self, stackLibp2p: self}
+		r.child = map[string]string{stackMote: self, stackLibp2p: self, stackQuicGo: self}
 	} else {
 		r.child = map[string]string{
 			stackMote:   filepath.Join(r.binDir, "child-mote"),
@@ -476,6 +507,10 @@ func (r *runner) buildAll() ([]SizeResult, error) {
 			buildJob{dir: r.benchDir, pkg: "./cmd/sidebyside", out: r.child[stackMote], tags: "moteonly"},
 			buildJob{dir: r.benchDir, pkg: "./cmd/sidebyside", out: r.child[stackLibp2p], tags: "libp2ponly"},
 		)
+		if r.o.quicgo {
+			r.child[stackQuicGo] = filepath.Join(r.binDir, "child-quicgo")
+			jobs = append(jobs, buildJob{dir: r.benchDir, pkg: "./cmd/sidebyside", out: r.child[stackQuicGo], tags: "quicgoonly"})
+		}
 	}
 	bin := func(arch, name string) string { return filepath.Join(r.binDir, arch, name) }
 	// The idle hosts run on this machine: the size builds for its
@@ -487,8 +522,10 @@ func (r *runner) buildAll() ([]SizeResult, error) {
 		jobs = append(jobs,
 			buildJob{dir: r.benchDir, pkg: "./cmd/motemin", out: bin(hostArch, "motemin"), strip: true},
 			buildJob{dir: r.benchDir, pkg: "./cmd/minhost", out: bin(hostArch, "minhost"), strip: true},
+			buildJob{dir: r.rootDir, pkg: "./cmd/mote", out: bin(hostArch, "mote"), strip: true},
 		)
 	}
+	r.daemon = bin(hostArch, "mote")
 	r.host = map[string]string{stackMote: bin(hostArch, "motemin"), stackLibp2p: bin(hostArch, "minhost")}
 	for _, arch := range r.o.arches {
 		jobs = append(jobs,
@@ -681,6 +718,78 @@ func (r *runner) measureIdle(stack string) (IdleResult, error) {
 		return IdleResult{}, err
 	}
 	return IdleResult{RSS: rss, HeapInuse: int64(g.HeapInuse), Goroutines: g.Goroutines}, nil
+}
+
+// measureDaemon runs `mote daemon --preset preset` (cmd/mote as built for
+// the sizes, stripped, CGO_ENABLED=0) listening on TCP and QUIC on
+// loopback, with a fresh repo, and reads its VmRSS after the idle wait,
+// then its goroutines and heap with `mote stats` (which wakes it, so the
+// RSS is read first).
+func (r *runner) measureDaemon(preset string) (IdleResult, error) {
+	repo, err := os.MkdirTemp("", "sidebyside-repo-")
+	if err != nil {
+		return IdleResult{}, err
+	}
+	defer os.RemoveAll(repo)
+	cmd := exec.Command(r.daemon, "daemon", "--repo", repo, "--preset", preset,
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
+	cmd.Stdout, cmd.Stderr = io.Discard, r.o.log
+	if err := cmd.Start(); err != nil {
+		return IdleResult{}, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func() error {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			return errors.New("mote daemon did not stop on SIGINT; killed")
+		}
+	}
+	// The daemon writes its control API address to <repo>/api once it
+	// serves; poll for it, as a script would.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(repo, "api")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			return IdleResult{}, fmt.Errorf("mote daemon exited before serving: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return IdleResult{}, errors.New("mote daemon not serving after 1 min")
+		}
+	}
+	time.Sleep(r.o.idle) // the measurement: what an idle daemon holds
+	rss, err := procstat.VmRSS(cmd.Process.Pid)
+	if err != nil {
+		stop()
+		return IdleResult{}, err
+	}
+	out, err := exec.Command(r.daemon, "stats", "--repo", repo).Output()
+	if err != nil {
+		stop()
+		return IdleResult{}, fmt.Errorf("mote stats: %w", err)
+	}
+	var st struct {
+		Goroutines int
+		HeapInuse  int64
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		stop()
+		return IdleResult{}, fmt.Errorf("mote stats: %w", err)
+	}
+	if err := stop(); err != nil {
+		return IdleResult{}, fmt.Errorf("mote daemon: %w", err)
+	}
+	return IdleResult{RSS: rss, HeapInuse: st.HeapInuse, Goroutines: st.Goroutines}, nil
 }
 
 // hello is A's first line.

@@ -10,7 +10,7 @@ type Results struct {
 	Date     string        `json:"date"` // UTC, RFC 3339
 	Go       string        `json:"go"`
 	GoLibp2p string        `json:"go_libp2p"`
-	QuicGo   string        `json:"quic_go"` // linked by both stacks' programs in this module
+	QuicGo   string        `json:"quic_go"` // linked by all stacks' programs in this module
 	OS       string        `json:"os"`
 	Arch     string        `json:"arch"`
 	CPUs     int           `json:"cpus"`
@@ -20,7 +20,7 @@ type Results struct {
 	Seconds  float64       `json:"seconds"` // the run's duration
 	Params   Params        `json:"params"`
 	Sizes    []SizeResult  `json:"sizes"`
-	Stacks   []StackResult `json:"stacks"` // mote, then go-libp2p
+	Stacks   []StackResult `json:"stacks"` // mote, go-libp2p, then quic-go alone (unless -quicgo=false)
 	Notes    []string      `json:"notes,omitempty"`
 }
 
@@ -43,17 +43,21 @@ type SizeResult struct {
 	Libp2pMin  int64  `json:"libp2p_min"`  // bench/cmd/minhost
 }
 
-// StackResult is one stack's figures.
+// StackResult is one stack's figures. quic-go alone has QUIC figures only:
+// no idle host and no accept rate, which are then left out of the JSON.
 type StackResult struct {
 	Name       string             `json:"name"`
-	Idle       IdleResult         `json:"idle"`
+	Idle       IdleResult         `json:"idle,omitzero"`
 	Conns      []ConnResult       `json:"conns"`
 	Latency    []LatencyResult    `json:"latency"`
 	Throughput []ThroughputResult `json:"throughput"`
-	Rate       RateResult         `json:"rate"`
+	Rate       RateResult         `json:"rate,omitzero"`
 	// IoT is mote's listener with the iot preset (its connection caps
 	// lifted) holding -iot-conns idle connections, over TCP and QUIC.
 	IoT []ConnResult `json:"iot,omitempty"`
+	// Daemon is mote's daemon (`mote daemon --preset iot`, TCP and QUIC
+	// listening on loopback) after the idle wait.
+	Daemon IdleResult `json:"daemon,omitzero"`
 }
 
 // IdleResult is the minimal host after the idle wait.
@@ -100,6 +104,7 @@ type RateResult struct {
 	CPUMsPerConn float64 `json:"listener_cpu_ms_per_conn"`
 }
 
+// stack is the named stack's results, or an empty one if the run has none.
 func (r *Results) stack(name string) *StackResult {
 	for i := range r.Stacks {
 		if r.Stacks[i].Name == name {
@@ -109,6 +114,7 @@ func (r *Results) stack(name string) *StackResult {
 	return &StackResult{Name: name}
 }
 
+// conn is the stack's figures for n connections over tr, or zero ones.
 func (s *StackResult) conn(tr string, n int) ConnResult {
 	for _, c := range s.Conns {
 		if c.Transport == tr && c.N == n {
@@ -118,6 +124,7 @@ func (s *StackResult) conn(tr string, n int) ConnResult {
 	return ConnResult{}
 }
 
+// latency is the stack's dial round trip over tr, or a zero one.
 func (s *StackResult) latency(tr string) LatencyResult {
 	for _, l := range s.Latency {
 		if l.Transport == tr {
@@ -127,6 +134,7 @@ func (s *StackResult) latency(tr string) LatencyResult {
 	return LatencyResult{}
 }
 
+// throughput is the stack's throughput over tr, or a zero one.
 func (s *StackResult) throughput(tr string) ThroughputResult {
 	for _, t := range s.Throughput {
 		if t.Transport == tr {
@@ -139,7 +147,9 @@ func (s *StackResult) throughput(tr string) ThroughputResult {
 var trName = map[string]string{"tcp": "TCP", "quic": "QUIC"}
 
 // table renders the results as a markdown table: one row per figure,
-// mote's value, go-libp2p's and mote's divided by go-libp2p's.
+// mote's value, go-libp2p's and mote's divided by go-libp2p's. If the
+// results have quic-go alone, a second table follows with the QUIC
+// figures of all three (see quicTable).
 func (r *Results) table() string {
 	var b strings.Builder
 	m, l := r.stack(stackMote), r.stack(stackLibp2p)
@@ -186,6 +196,15 @@ func (r *Results) table() string {
 	rate := fmt.Sprintf("TCP, %d dialers for %g s (connect, identify, close)", r.Params.RateDialers, r.Params.RateSeconds)
 	row(rate+": connections accepted per second", m.Rate.PerSec, l.Rate.PerSec, "/s", 0)
 	row(rate+": listener CPU per connection", m.Rate.CPUMsPerConn, l.Rate.CPUMsPerConn, "ms", 2)
+	r.quicTable(&b)
+	if m.Daemon.RSS > 0 {
+		build := "stripped, `CGO_ENABLED=0`"
+		if r.Quick {
+			build = "stripped, cgo as the toolchain defaults: a -quick run"
+		}
+		fmt.Fprintf(&b, "\nmote alone: `mote daemon --preset iot` (TCP and QUIC listening on loopback, %s) after %g s idle: VmRSS %.2f MiB, Go heap in use %.2f MiB, %d goroutines.\n",
+			build, r.Params.IdleSeconds, float64(m.Daemon.RSS)/mib, float64(m.Daemon.HeapInuse)/mib, m.Daemon.Goroutines)
+	}
 	if len(m.IoT) > 0 {
 		b.WriteString("\nmote alone, listener with the `iot` preset (its connection caps lifted, GOMEMLIMIT as the daemon sets it):\n\n")
 		b.WriteString("| Idle connections | Listener VmRSS | before the first | per connection | goroutines per connection |\n|---|---|---|---|---|\n")
@@ -203,6 +222,56 @@ func (r *Results) table() string {
 	return b.String()
 }
 
+// hasStack reports whether the results include the named stack.
+func (r *Results) hasStack(name string) bool {
+	for _, s := range r.Stacks {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// quicTable writes, if the results have quic-go alone, the QUIC figures of
+// mote, go-libp2p and quic-go alone, with mote's divided by quic-go's and
+// mote's minus quic-go's: mote's QUIC targets are stated against quic-go
+// with the same settings (per idle connection, at most quic-go's cost plus
+// 4 KiB; one-stream throughput, at least 0.95 × quic-go's).
+func (r *Results) quicTable(b *strings.Builder) {
+	if !r.hasStack(stackQuicGo) {
+		return
+	}
+	m, l, q := r.stack(stackMote), r.stack(stackLibp2p), r.stack(stackQuicGo)
+	fmt.Fprintf(b, "\nQUIC against quic-go %s alone (same quic.Config as mote, TLS 1.3 with self-signed certificates, no libp2p):\n\n", r.QuicGo)
+	fmt.Fprintf(b, "| QUIC figure | mote | go-libp2p %s | quic-go alone | mote ÷ quic-go | mote − quic-go |\n|---|---:|---:|---:|---:|---:|\n", r.GoLibp2p)
+	row := func(name string, mv, lv, qv float64, unit string, prec int) {
+		ratio := "–"
+		if qv != 0 {
+			ratio = fmt.Sprintf("%.2f", mv/qv)
+		}
+		if unit != "" {
+			unit = " " + unit
+		}
+		fmt.Fprintf(b, "| %s | %.*f%s | %.*f%s | %.*f%s | %s | %+.*f%s |\n",
+			name, prec, mv, unit, prec, lv, unit, prec, qv, unit, ratio, prec, mv-qv, unit)
+	}
+	const kib = 1 << 10
+	for _, n := range r.Params.Conns {
+		mc, lc, qc := m.conn("quic", n), l.conn("quic", n), q.conn("quic", n)
+		pre := fmt.Sprintf("%d idle connections, per connection at the listener: ", n)
+		row(pre+"RSS", mc.RSSPerConn/kib, lc.RSSPerConn/kib, qc.RSSPerConn/kib, "KiB", 1)
+		row(pre+"Go heap", mc.HeapPerConn/kib, lc.HeapPerConn/kib, qc.HeapPerConn/kib, "KiB", 1)
+		row(pre+"goroutines", mc.GoroutinesPerConn, lc.GoroutinesPerConn, qc.GoroutinesPerConn, "", 2)
+	}
+	ml, ll, ql := m.latency("quic"), l.latency("quic"), q.latency("quic")
+	row("Dial → first stream 1-byte echo, p50", ml.P50Ms, ll.P50Ms, ql.P50Ms, "ms", 2)
+	row("Dial → first stream 1-byte echo, p99", ml.P99Ms, ll.P99Ms, ql.P99Ms, "ms", 2)
+	row(fmt.Sprintf("One-stream throughput (%s, 64 KiB writes)", sizeName(r.Params.Bytes)),
+		m.throughput("quic").MBps, l.throughput("quic").MBps, q.throughput("quic").MBps, "MB/s", 0)
+}
+
+// sizeName writes a byte count in GiB or MiB when it is a whole number of
+// them.
 func sizeName(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:

@@ -7,10 +7,13 @@ import (
 	"github.com/mote-p2p/mote/bench/internal/benchproto"
 )
 
-// The two stacks' names, as in flags, JSON and the table.
+// The stacks' names, as in flags, JSON and the table. quic-go is quic-go
+// alone, without libp2p: the reference for mote's QUIC figures, measured
+// over QUIC only.
 const (
 	stackMote   = "mote"
 	stackLibp2p = "go-libp2p"
+	stackQuicGo = "quic-go"
 )
 
 // listenAddrs are A's listen addresses per transport: one transport at a
@@ -21,14 +24,15 @@ var listenAddrs = map[string]string{
 }
 
 // stack is one networking stack under test. The implementations live in
-// stack_mote.go and stack_libp2p.go; build tags leave one of them out of
-// the child processes' binaries, so a child links only its own stack.
+// stack_mote.go, stack_libp2p.go and stack_quicgo.go; build tags
+// (moteonly, libp2ponly, quicgoonly) leave the others out of the child
+// processes' binaries, so a child links only its own stack.
 type stack interface {
 	// listen starts the listener A on transport tr ("tcp" or "quic"),
 	// serving the echo, sink and hold protocols, with connection limits
 	// lifted so that it can hold thousands of connections. preset, if not
 	// empty, names a mote preset whose limits A keeps, but for the
-	// connection counts (go-libp2p has no presets and refuses one).
+	// connection counts (go-libp2p and quic-go have no presets and refuse one).
 	listen(tr, preset string) (server, error)
 	// newPeer creates a dialing node with a fresh identity, for transport tr.
 	newPeer(tr string) (client, error)
@@ -58,7 +62,7 @@ type client interface {
 	close() error
 }
 
-// stream is what both stacks' streams have in common.
+// stream is what the stacks' streams have in common.
 type stream = benchproto.Stream
 
 // stacks holds the stacks compiled into this binary, by name.

@@ -1,4 +1,4 @@
-//go:build !moteonly
+//go:build !moteonly && !quicgoonly
 
 package main
 
