@@ -79,13 +79,14 @@ type Store struct {
 	// idle orders disconnected peers, most recently updated at the
 	// front, so eviction is O(1). Connected peers are not in it.
 	idle *list.List
+	// interned holds protocol IDs shared by all peers' lists (intern).
+	interned map[string]string
 }
 
 // peerInfo is everything stored about one peer.
 type peerInfo struct {
 	addrs       []addrInfo
-	protos      []string
-	protoSet    map[string]struct{}
+	protos      []string // interned; searched linearly (short lists)
 	key         PublicKey
 	agent       string
 	latency     time.Duration
@@ -297,23 +298,51 @@ func (s *Store) SetProtocols(id ID, protos []string) {
 	if p == nil {
 		return
 	}
-	p.protos = make([]string, 0, min(len(protos), s.cfg.MaxProtocolsPerPeer))
-	p.protoSet = make(map[string]struct{}, cap(p.protos))
+	list := make([]string, 0, min(len(protos), s.cfg.MaxProtocolsPerPeer))
+	var seen map[string]struct{} // for long lists only: dedup stays linear in n
+	if len(protos) > 32 {
+		seen = make(map[string]struct{}, len(protos))
+	}
 	for _, pr := range protos {
-		if len(p.protos) >= s.cfg.MaxProtocolsPerPeer {
+		if len(list) >= s.cfg.MaxProtocolsPerPeer {
 			break
 		}
 		if pr == "" || len(pr) > maxProtocolLen {
 			continue
 		}
-		if _, dup := p.protoSet[pr]; dup {
+		if seen != nil {
+			if _, dup := seen[pr]; dup {
+				continue
+			}
+			seen[pr] = struct{}{}
+		} else if slices.Contains(list, pr) {
 			continue
 		}
-		// Clone so a substring of a large message buffer is not retained.
-		pr = strings.Clone(pr)
-		p.protos = append(p.protos, pr)
-		p.protoSet[pr] = struct{}{}
+		list = append(list, s.intern(pr))
 	}
+	p.protos = list
+}
+
+// maxInterned bounds the protocol IDs the store shares between peers.
+const maxInterned = 4096
+
+// intern returns one copy of pr shared by every peer that lists it:
+// peers mostly speak the same few protocols, and a copy per peer would
+// cost more than the rest of its entry. The copy also keeps a substring
+// of a large message buffer from being retained. Past maxInterned IDs,
+// new ones are copied per peer.
+func (s *Store) intern(pr string) string {
+	if v, ok := s.interned[pr]; ok {
+		return v
+	}
+	v := strings.Clone(pr)
+	if len(s.interned) < maxInterned {
+		if s.interned == nil {
+			s.interned = make(map[string]string)
+		}
+		s.interned[v] = v
+	}
+	return v
 }
 
 // Protocols returns id's protocols in the order they were set.
@@ -335,8 +364,7 @@ func (s *Store) SupportsProtocol(id ID, proto string) bool {
 	if !ok {
 		return false
 	}
-	_, ok = p.protoSet[proto]
-	return ok
+	return slices.Contains(p.protos, proto)
 }
 
 // SetPublicKey records id's key, which must be the key id was derived

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mote-p2p/mote/wire/multiaddr"
 )
@@ -360,5 +361,33 @@ func TestStoreConcurrent(t *testing.T) {
 	wg.Wait()
 	if s.Len() > 8 {
 		t.Fatalf("Len = %d exceeds MaxPeers", s.Len())
+	}
+}
+
+// TestStoreProtocolsShared: peers listing the same protocol share one copy
+// of its ID, which is not a substring of the caller's buffer; long lists
+// are deduplicated as short ones are.
+func TestStoreProtocolsShared(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	buf := "/ipfs/id/1.0.0/ipfs/ping/1.0.0"
+	s.SetProtocols(tid(1), []string{buf[:14], buf[14:]})
+	s.SetProtocols(tid(2), []string{strings.Clone(buf[:14])})
+	a, b := s.Protocols(tid(1))[0], s.Protocols(tid(2))[0]
+	if a != "/ipfs/id/1.0.0" || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("the two peers do not share one copy of /ipfs/id/1.0.0")
+	}
+	if unsafe.StringData(a) == unsafe.StringData(buf) {
+		t.Error("the stored ID points into the caller's buffer")
+	}
+	var long []string
+	for i := range 100 {
+		long = append(long, fmt.Sprintf("/p/%d", i%40))
+	}
+	s.SetProtocols(tid(3), long)
+	if got := len(s.Protocols(tid(3))); got != 40 {
+		t.Errorf("%d protocols kept of 40 distinct", got)
+	}
+	if !s.SupportsProtocol(tid(3), "/p/39") {
+		t.Error("SupportsProtocol misses the last distinct protocol")
 	}
 }
