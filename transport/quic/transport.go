@@ -407,7 +407,12 @@ func (t *Transport) setup(qc *quicgo.Conn, s *socket, outbound bool, want peer.I
 		qc.CloseWithError(connProtocolViolation, "")
 		return nil, &secure.PeerMismatchError{Expected: want, Actual: remote}
 	}
-	laddr, err := multiaddrOf(qc.LocalAddr())
+	// Every connection of a socket has the socket's local address: share
+	// its multiaddr rather than build one per connection.
+	laddr, err := s.maddr[:len(s.maddr):len(s.maddr)], error(nil)
+	if la, ok := qc.LocalAddr().(*net.UDPAddr); !ok || !la.IP.Equal(s.addr.IP) || la.Port != s.addr.Port {
+		laddr, err = multiaddrOf(qc.LocalAddr())
+	}
 	if err == nil && raddr == nil {
 		raddr, err = multiaddrOf(qc.RemoteAddr())
 	}
