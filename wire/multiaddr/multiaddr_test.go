@@ -12,7 +12,6 @@ import (
 	mt "github.com/mote-p2p/mote/wire/multiaddr/multiaddrtest"
 )
 
-
 func TestRoundTrip(t *testing.T) {
 	for _, s := range mt.Canonical {
 		m, err := multiaddr.NewMultiaddr(s)
