@@ -56,14 +56,22 @@ type interopCase struct {
 	// security expected on the connection when mote dials and when Kubo
 	// dials (Kubo proposes TLS first, mote Noise first).
 	moteDialsSec, kuboDialsSec string
+	// classic runs mote with ClassicKeyExchange (X25519 alone in TLS),
+	// against Kubo's default, which offers X25519MLKEM768 first.
+	classic bool
 }
 
 var interopCases = []interopCase{
-	{"tcp", "tcp", "", "/noise", "/tls/1.0.0"},
-	{"tcp-noise-only", "tcp", "noise", "/noise", "/noise"},
-	{"tcp-tls-only", "tcp", "tls", "/tls/1.0.0", "/tls/1.0.0"},
-	{"quic", "quic-v1", "", "/tls/1.0.0", "/tls/1.0.0"},
+	{"tcp", "tcp", "", "/noise", "/tls/1.0.0", false},
+	{"tcp-noise-only", "tcp", "noise", "/noise", "/noise", false},
+	{"tcp-tls-only", "tcp", "tls", "/tls/1.0.0", "/tls/1.0.0", false},
+	{"quic", "quic-v1", "", "/tls/1.0.0", "/tls/1.0.0", false},
+	{"tcp-tls-only-classic", "tcp", "tls", "/tls/1.0.0", "/tls/1.0.0", true},
+	{"quic-classic", "quic-v1", "", "/tls/1.0.0", "/tls/1.0.0", true},
 }
+
+// moteFor returns the config change a case needs.
+func (tc interopCase) moteFor(c *node.Config) { c.ClassicKeyExchange = tc.classic }
 
 // checkState checks how a connection to Kubo was set up.
 func checkState(t *testing.T, st transport.ConnState, tc interopCase, outbound bool, sec string) {
@@ -151,7 +159,7 @@ func TestMoteDialsKubo(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			k := startKuboT(t, ctx, KuboOptions{Security: tc.kuboSec})
-			n := startMote(t)
+			n := startMote(t, tc.moteFor)
 
 			kaddr := k.TCPAddr()
 			if tc.transport == "quic-v1" {
@@ -201,7 +209,7 @@ func TestKuboDialsMote(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			k := startKuboT(t, ctx, KuboOptions{Security: tc.kuboSec})
-			n := startMote(t)
+			n := startMote(t, tc.moteFor)
 			sub := n.Subscribe(16)
 			defer sub.Close()
 

@@ -30,6 +30,13 @@ type Config struct {
 	// Security lists the security protocols offered on TCP, by preference.
 	// Default: /noise, then /tls/1.0.0. QUIC always uses TLS.
 	Security []string
+	// ClassicKeyExchange has TLS handshakes (QUIC, and /tls/1.0.0 on TCP)
+	// agree keys with X25519 alone, without the post-quantum hybrid that
+	// crypto/tls offers by default: less CPU and memory per connection,
+	// for devices where that matters more than protection against future
+	// quantum decryption of recorded traffic (see
+	// secure/tls.Identity.WithClassicKeyExchange). Default false.
+	ClassicKeyExchange bool
 
 	// Limits is the resource budget; zero fields take the server preset's
 	// values (see Preset).

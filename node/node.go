@@ -90,6 +90,9 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if cfg.ClassicKeyExchange {
+		tlsID = tlsID.WithClassicKeyExchange()
+	}
 	up, err := transport.NewUpgrader(transport.UpgraderConfig{
 		Key:              key,
 		TLSIdentity:      tlsID,

@@ -160,9 +160,10 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	}
 	applyMemoryLimit(limits)
 	n, err := node.New(node.Config{
-		Key:    key,
-		Limits: limits,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Key:                key,
+		Limits:             limits,
+		ClassicKeyExchange: cfg.ClassicKeyExchange,
+		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		return err

@@ -38,6 +38,9 @@ type repoConfig struct {
 	Preset string `json:",omitempty"`
 	// Limits overrides single fields of the preset.
 	Limits node.Limits
+	// ClassicKeyExchange has TLS and QUIC handshakes use X25519 alone,
+	// without the post-quantum hybrid (node.Config.ClassicKeyExchange).
+	ClassicKeyExchange bool `json:",omitempty"`
 }
 
 func newRepoConfig() *repoConfig {

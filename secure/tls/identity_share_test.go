@@ -121,3 +121,51 @@ func TestPendingBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestClassicKeyExchange: an identity with classic key exchange agrees on
+// X25519 with a default peer in either role, and two default identities
+// agree on the post-quantum hybrid.
+func TestClassicKeyExchange(t *testing.T) {
+	mk := func(classic bool) *Identity {
+		k, _ := peer.GenerateEd25519(nil)
+		id, err := NewIdentity(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if classic {
+			return id.WithClassicKeyExchange()
+		}
+		return id
+	}
+	for _, tc := range []struct {
+		name           string
+		client, server bool
+		want           stdtls.CurveID
+	}{
+		{"default both", false, false, stdtls.X25519MLKEM768},
+		{"classic client", true, false, stdtls.X25519},
+		{"classic server", false, true, stdtls.X25519},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cid, sid := mk(tc.client), mk(tc.server)
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			done := make(chan error, 1)
+			go func() { done <- stdtls.Client(a, cid.ConfigForClient(sid.LocalPeer(), nil)).Handshake() }()
+			srv := stdtls.Server(b, sid.ConfigForServer(nil))
+			if err := srv.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.ConnectionState().CurveID; got != tc.want {
+				t.Errorf("key agreement %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if id := mk(false); id.WithClassicKeyExchange() == id || id.curves != nil {
+		t.Error("WithClassicKeyExchange changed the identity it was called on")
+	}
+}
