@@ -43,6 +43,8 @@
 //     proposes its protocol at once), so identify is on go-libp2p's path
 //     only, as it is for a user of each. quic-go alone has no identify and
 //     its protocol byte costs no round trip either.
+//   - The same over QUIC for mote with ClassicKeyExchange (X25519 alone in
+//     TLS) on both ends.
 //   - One-stream throughput to a discarding sink, 1 GiB in 64 KiB writes,
 //     over TCP and over QUIC (quic-go too) (MB = 10⁶ B).
 //   - Accepted connections per second at A while 32 dialing nodes in B
@@ -131,6 +133,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&ra.concurrency, "c", 0, "child: concurrent dialers")
 	fs.DurationVar(&ra.dur, "dur", 0, "child: duration")
 	fs.StringVar(&ra.preset, "preset", "", "child: the listener's mote preset")
+	fs.BoolVar(&ra.classic, "classic", false, "child: mote with X25519-only TLS key agreement")
 
 	var o options
 	var conns, arches string
@@ -382,6 +385,12 @@ func run(o options) (*Results, error) {
 			}
 		}
 	}
+	lr, err := r.measureLatency(stackMote, "quic", "-classic")
+	if err != nil {
+		return nil, fmt.Errorf("classic key exchange: %w", err)
+	}
+	moteRes.ClassicLatency = append(moteRes.ClassicLatency, lr)
+
 	res.Stacks = []StackResult{moteRes, libRes}
 	if o.quicgo {
 		res.Stacks = append(res.Stacks, qgRes)
@@ -911,6 +920,47 @@ func presetTag(preset string) string {
 	return " (preset " + preset + ")"
 }
 
+// latency runs the latency role against A (peerArgs), with extra flags
+// for the child.
+func (r *runner) latency(stack, tr string, peerArgs []string, extra ...string) (LatencyResult, error) {
+	args := append(append(slices.Clone(peerArgs), "-n", strconv.Itoa(r.o.iters)), extra...)
+	b, err := r.startRole(stack, "latency", tr, args...)
+	if err != nil {
+		return LatencyResult{}, err
+	}
+	var lat struct {
+		Samples []int64 `json:"samples_ns"`
+	}
+	err = b.recv(time.Minute+time.Duration(r.o.iters)*time.Second, &lat)
+	if e := b.stop(); err == nil {
+		err = e
+	}
+	if err != nil {
+		return LatencyResult{}, err
+	}
+	return LatencyResult{Transport: tr, Iters: len(lat.Samples), P50Ms: percentileMs(lat.Samples, 50), P99Ms: percentileMs(lat.Samples, 99)}, nil
+}
+
+// measureLatency measures dial → first stream with a listener and dialers
+// that both get the extra child flags (e.g. -classic).
+func (r *runner) measureLatency(stack, tr string, extra ...string) (_ LatencyResult, err error) {
+	a, h, err := r.startListener(stack, tr, extra...)
+	if err != nil {
+		return LatencyResult{}, err
+	}
+	defer func() {
+		if e := a.stop(); err == nil {
+			err = e
+		}
+	}()
+	lr, err := r.latency(stack, tr, []string{"-peer", h.ID, "-addr", h.Addr}, extra...)
+	if err != nil {
+		return LatencyResult{}, err
+	}
+	r.logf("%s %s %v: dial to first stream round trip p50 %.2f ms, p99 %.2f ms", stack, tr, extra, lr.P50Ms, lr.P99Ms)
+	return lr, nil
+}
+
 func (r *runner) measureTimings(res *Results, sr *StackResult, tr string) (err error) {
 	stack := sr.Name
 	a, h, err := r.startListener(stack, tr)
@@ -925,23 +975,13 @@ func (r *runner) measureTimings(res *Results, sr *StackResult, tr string) (err e
 	peerArgs := []string{"-peer", h.ID, "-addr", h.Addr}
 
 	// Dial → first stream round trip.
-	b, err := r.startRole(stack, "latency", tr, append(peerArgs, "-n", strconv.Itoa(r.o.iters))...)
+	lr, err := r.latency(stack, tr, peerArgs)
 	if err != nil {
 		return err
 	}
-	var lat struct {
-		Samples []int64 `json:"samples_ns"`
-	}
-	err = b.recv(time.Minute+time.Duration(r.o.iters)*time.Second, &lat)
-	if e := b.stop(); err == nil {
-		err = e
-	}
-	if err != nil {
-		return err
-	}
-	lr := LatencyResult{Transport: tr, Iters: len(lat.Samples), P50Ms: percentileMs(lat.Samples, 50), P99Ms: percentileMs(lat.Samples, 99)}
 	sr.Latency = append(sr.Latency, lr)
 	r.logf("%s %s: dial to first stream round trip p50 %.2f ms, p99 %.2f ms", stack, tr, lr.P50Ms, lr.P99Ms)
+	var b *proc
 
 	// Throughput.
 	total := int64(r.o.mib) << 20

@@ -58,6 +58,9 @@ type StackResult struct {
 	// Daemon is mote's daemon (`mote daemon --preset iot`, TCP and QUIC
 	// listening on loopback) after the idle wait.
 	Daemon IdleResult `json:"daemon,omitzero"`
+	// ClassicLatency is mote's dial → first stream over QUIC with
+	// ClassicKeyExchange (X25519 alone) on both ends.
+	ClassicLatency []LatencyResult `json:"latency_classic,omitempty"`
 }
 
 // IdleResult is the minimal host after the idle wait.
@@ -197,6 +200,11 @@ func (r *Results) table() string {
 	row(rate+": connections accepted per second", m.Rate.PerSec, l.Rate.PerSec, "/s", 0)
 	row(rate+": listener CPU per connection", m.Rate.CPUMsPerConn, l.Rate.CPUMsPerConn, "ms", 2)
 	r.quicTable(&b)
+	for _, c := range m.ClassicLatency {
+		l := r.stack(stackLibp2p).latency(c.Transport)
+		fmt.Fprintf(&b, "\nmote with `ClassicKeyExchange` on both ends (TLS key agreement with X25519 alone, no X25519MLKEM768), %s dial → first stream 1-byte echo: p50 %.2f ms (%.2f × go-libp2p's default), p99 %.2f ms.\n",
+			trName[c.Transport], c.P50Ms, c.P50Ms/l.P50Ms, c.P99Ms)
+	}
 	if m.Daemon.RSS > 0 {
 		build := "stripped, `CGO_ENABLED=0`"
 		if r.Quick {

@@ -50,6 +50,7 @@ type roleArgs struct {
 	concurrency            int
 	dur                    time.Duration
 	preset                 string
+	classic                bool
 }
 
 // out writes JSON lines to standard output; safe for concurrent use.
@@ -76,6 +77,14 @@ func runRole(a roleArgs) int {
 	if !ok {
 		o.fail(fmt.Errorf("stack %q is not in this binary (have %v)", a.stack, stackNames()))
 		return 1
+	}
+	if a.classic {
+		c, ok := st.(interface{ withClassic() stack })
+		if !ok {
+			o.fail(fmt.Errorf("stack %q has no -classic setting", a.stack))
+			return 1
+		}
+		st = c.withClassic()
 	}
 	var err error
 	switch a.role {

@@ -22,21 +22,29 @@ func init() { register(stackMote, moteStack{}) }
 
 // moteStack runs mote nodes. TCP nodes leave QUIC out (DisableQUIC); the
 // QUIC listener listens on QUIC only.
-type moteStack struct{}
+type moteStack struct {
+	classic bool // node.Config.ClassicKeyExchange (the -classic flag)
+}
 
 // moteTransport is what ConnState.Transport says for each transport.
 var moteTransport = map[string]string{"tcp": "tcp", "quic": "quic-v1"}
 
-func moteConfig(tr string) node.Config {
-	return node.Config{DisableQUIC: tr == "tcp"}
+func (s moteStack) config(tr string) node.Config {
+	return node.Config{DisableQUIC: tr == "tcp", ClassicKeyExchange: s.classic}
 }
 
-func (moteStack) listen(tr, preset string) (server, error) {
+// withClassic is the stack with X25519-only key agreement in TLS.
+func (s moteStack) withClassic() stack {
+	s.classic = true
+	return s
+}
+
+func (s moteStack) listen(tr, preset string) (server, error) {
 	addr, ok := listenAddrs[tr]
 	if !ok {
 		return nil, fmt.Errorf("unknown transport %q", tr)
 	}
-	cfg := moteConfig(tr)
+	cfg := s.config(tr)
 	cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast(addr)}
 	// Lift the limits that would cap or trim thousands of connections (as
 	// the go-libp2p listener lifts its resource and connection managers').
@@ -63,12 +71,12 @@ func (moteStack) listen(tr, preset string) (server, error) {
 		n.Close()
 		return nil, fmt.Errorf("mote listener addresses %v: want one", n.Addrs())
 	}
-	s := &moteServer{n: n, sub: n.Subscribe(4096), done: make(chan struct{})}
-	go s.count()
+	srv := &moteServer{n: n, sub: n.Subscribe(4096), done: make(chan struct{})}
+	go srv.count()
 	n.SetHandler(benchproto.Echo, func(st *node.Stream) { benchproto.ServeEcho(st) })
 	n.SetHandler(benchproto.Sink, func(st *node.Stream) { benchproto.ServeSink(st) })
-	n.SetHandler(benchproto.Hold, func(st *node.Stream) { benchproto.ServeHold(st, st.Conn().Identified(), &s.nHeld) })
-	return s, nil
+	n.SetHandler(benchproto.Hold, func(st *node.Stream) { benchproto.ServeHold(st, st.Conn().Identified(), &srv.nHeld) })
+	return srv, nil
 }
 
 type moteServer struct {
@@ -110,11 +118,11 @@ func (s *moteServer) close() {
 	<-s.done
 }
 
-func (moteStack) newPeer(tr string) (client, error) {
+func (s moteStack) newPeer(tr string) (client, error) {
 	if _, ok := listenAddrs[tr]; !ok {
 		return nil, fmt.Errorf("unknown transport %q", tr)
 	}
-	n, err := node.New(moteConfig(tr))
+	n, err := node.New(s.config(tr))
 	if err != nil {
 		return nil, err
 	}
