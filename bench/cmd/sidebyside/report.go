@@ -92,9 +92,10 @@ type LatencyResult struct {
 
 // ThroughputResult is one stream's throughput.
 type ThroughputResult struct {
-	Transport string  `json:"transport"`
-	Bytes     int64   `json:"bytes"`
-	MBps      float64 `json:"mb_per_s"` // 10⁶ B/s
+	Transport string    `json:"transport"`
+	Bytes     int64     `json:"bytes"`    // per run
+	MBps      float64   `json:"mb_per_s"` // 10⁶ B/s, median of Runs
+	Runs      []float64 `json:"runs_mb_per_s"`
 }
 
 // RateResult is the accept rate under concurrent dialers.
