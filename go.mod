@@ -6,7 +6,6 @@ require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1
 	github.com/flynn/noise v1.1.0
 	github.com/hashicorp/yamux v0.1.2
-	github.com/mr-tron/base58 v1.3.0
 	github.com/quic-go/quic-go v0.60.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/time v0.16.0

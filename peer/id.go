@@ -3,14 +3,11 @@ package peer
 import (
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 
-	"github.com/mr-tron/base58"
+	"github.com/mote-p2p/mote/wire/multibase"
 )
 
 // Multihash and CID constants used by peer IDs.
@@ -118,7 +115,7 @@ func (id ID) Validate() error {
 // String returns the legacy base58btc text form ("12D3KooW…", "Qm…"),
 // which is what Kubo prints and what multiaddrs carry after /p2p/.
 func (id ID) String() string {
-	return base58.Encode([]byte(id))
+	return string(multibase.AppendBase58(make([]byte, 0, 2*len(id)), string(id)))
 }
 
 // CID returns the CIDv1 text form: multibase base32 of 0x01 0x72
@@ -200,7 +197,7 @@ func Decode(s string) (ID, error) {
 		return "", errors.New("decode peer ID: empty string")
 	}
 	if strings.HasPrefix(s, "Qm") || s[0] == '1' {
-		b, err := base58.Decode(s)
+		b, err := multibase.DecodeBase58(s)
 		if err != nil {
 			return "", fmt.Errorf("decode peer ID %q: base58btc: %w", s, err)
 		}
@@ -210,7 +207,7 @@ func Decode(s string) (ID, error) {
 		}
 		return id, nil
 	}
-	b, err := decodeMultibase(s)
+	b, err := multibase.Decode(s)
 	if err != nil {
 		return "", fmt.Errorf("decode peer ID %q: %w", s, err)
 	}
@@ -234,69 +231,4 @@ func Decode(s string) (ID, error) {
 		return "", fmt.Errorf("decode peer ID %q: %w", s, err)
 	}
 	return id, nil
-}
-
-// decodeMultibase decodes a multibase string (prefix character + data).
-func decodeMultibase(s string) ([]byte, error) {
-	if len(s) < 2 {
-		return nil, errors.New("multibase string too short")
-	}
-	data := s[1:]
-	var (
-		b   []byte
-		err error
-	)
-	switch s[0] {
-	case 'b':
-		b, err = base32Lower.DecodeString(data)
-	case 'B':
-		b, err = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(data)
-	case 'z':
-		b, err = base58.Decode(data)
-	case 'f', 'F':
-		b, err = hex.DecodeString(data)
-	case 'k', 'K':
-		b, err = decodeBase36(data)
-	case 'm':
-		b, err = base64.RawStdEncoding.DecodeString(data)
-	case 'u':
-		b, err = base64.RawURLEncoding.DecodeString(data)
-	default:
-		return nil, fmt.Errorf("unsupported multibase prefix %q", s[0])
-	}
-	if err != nil {
-		return nil, fmt.Errorf("multibase %q: %w", s[0], err)
-	}
-	return b, nil
-}
-
-// decodeBase36 decodes case-insensitive base36 (digits then letters) with
-// leading '0' characters standing for leading zero bytes, as multibase
-// base36 does. Input is bounded by MaxIDStringLen, so big.Int is cheap.
-func decodeBase36(s string) ([]byte, error) {
-	zeros := 0
-	for zeros < len(s) && s[zeros] == '0' {
-		zeros++
-	}
-	n := new(big.Int)
-	base := big.NewInt(36)
-	d := new(big.Int)
-	for i := zeros; i < len(s); i++ {
-		c := s[i]
-		var v int64
-		switch {
-		case c >= '0' && c <= '9':
-			v = int64(c - '0')
-		case c >= 'a' && c <= 'z':
-			v = int64(c-'a') + 10
-		case c >= 'A' && c <= 'Z':
-			v = int64(c-'A') + 10
-		default:
-			return nil, fmt.Errorf("invalid base36 character %q", c)
-		}
-		n.Mul(n, base)
-		n.Add(n, d.SetInt64(v))
-	}
-	out := make([]byte, zeros, zeros+len(s))
-	return append(out, n.Bytes()...), nil
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mr-tron/base58"
+	"github.com/mote-p2p/mote/wire/multibase"
 )
 
 func TestIDFromPublicKeyThreshold(t *testing.T) {
@@ -107,7 +107,7 @@ func TestDecodeMultibases(t *testing.T) {
 	cidBytes := append([]byte{0x01, 0x72}, id...)
 	forms := map[string]string{
 		"base32 upper": "B" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(cidBytes),
-		"base58btc":    "z" + base58.Encode(cidBytes),
+		"base58btc":    "z" + string(multibase.AppendBase58(nil, string(cidBytes))),
 		"base36":       "k" + encodeBase36(cidBytes),
 		"base36 upper": "K" + strings.ToUpper(encodeBase36(cidBytes)),
 		"base16":       "f" + hex.EncodeToString(cidBytes),

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/mote-p2p/mote/wire/multibase"
 )
 
 // appendValue appends the binary form of text, a value of p in text form.
@@ -56,7 +58,7 @@ func appendValue(dst []byte, p *Protocol, text string) ([]byte, error) {
 		b, err := decodePeerID(text)
 		return append(dst, b...), err
 	case kindCertHash:
-		b, err := decodeMultibase(text)
+		b, err := multibase.Decode(text)
 		return append(dst, b...), err
 	case kindHTTPPath:
 		s, err := url.QueryUnescape(text)
@@ -90,7 +92,7 @@ func appendOnion3(dst []byte, text string) ([]byte, error) {
 	if !ok || strings.Contains(port, ":") || len(host) != 56 {
 		return nil, errors.New("want 56 base32 characters, ':' and a port")
 	}
-	key, err := decodeBase32(base32.StdEncoding, host)
+	key, err := multibase.DecodeBase32(base32.StdEncoding, host)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +156,7 @@ func appendText(dst []byte, p *Protocol, v string) []byte {
 	case kindName, kindUnix:
 		return append(dst, v...)
 	case kindP2P:
-		return appendBase58(dst, v)
+		return multibase.AppendBase58(dst, v)
 	case kindCertHash:
 		return appendBase64URL(append(dst, 'u'), v)
 	case kindHTTPPath:
