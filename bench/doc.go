@@ -10,6 +10,8 @@
 //   - quic: QUIC v1 with libp2p TLS 1.3 and QUIC's own streams. The
 //     listener listens on /ip4/127.0.0.1/udp/0/quic-v1 only, so every dial
 //     to it is QUIC.
+//   - quic-classic: the same with Config.ClassicKeyExchange on both nodes
+//     (TLS key agreement with X25519 alone, no X25519MLKEM768).
 //
 // Every connection is checked to report the transport (State().Transport
 // "tcp" or "quic-v1") and security ("/noise" or "/tls/1.0.0") of its
@@ -19,22 +21,23 @@
 // which is Linux-only (it reads /proc/self/status and raises
 // RLIMIT_NOFILE).
 //
-//   - BenchmarkDialFirstStream/{tcp,quic}: per iteration a fresh dialer
+//   - BenchmarkDialFirstStream/{tcp,quic,quic-classic}: per iteration a fresh dialer
 //     node (created outside the timer, since it generates keys) connects to
 //     the listener, opens a stream on an echo protocol, writes 1 byte and
 //     reads it back. Reports p50/p99 of that whole round trip and the p50
 //     of its two parts: Connect alone (TCP: TCP + multistream + Noise,
 //     muxer agreed in the handshake; QUIC: the QUIC + TLS handshake) and
-//     the first stream (which waits for identify, as go-libp2p's does).
+//     the first stream (which proposes its protocol at once; it does not
+//     wait for identify).
 //     allocs/op and cpu-ms/op cover both ends, which share the process,
 //     during the timed region only.
-//   - BenchmarkThroughput/{tcp,quic}/write={64,1024}KiB: one stream to a
+//   - BenchmarkThroughput/{tcp,quic,quic-classic}/write={64,1024}KiB: one stream to a
 //     sink protocol that sends a ready byte (read before the timer starts),
 //     discards, and finally replies with the byte count; each iteration
 //     writes one chunk (64 KiB or 1 MiB). The timer stops when the count
 //     arrives, so MB/s (10⁶ B) is end to end. cpu-ns/B is the CPU of both
 //     ends per byte.
-//   - BenchmarkIdleConnMemory/{tcp,quic}: the listener in this process
+//   - BenchmarkIdleConnMemory/{tcp,quic,quic-classic}: the listener in this process
 //     accepts N connections (default 1000; -conns or MOTE_BENCH_CONNS) from
 //     a child process (this test binary re-executed, told the transport in
 //     MOTE_BENCH_TRANS) that runs N nodes, each with its own identity.
@@ -49,7 +52,7 @@
 // go-libp2p side by side in one run, while the main module never does.
 // Run the commands below in this directory.
 //
-// Run them all (both transports):
+// Run them all (every transport):
 //
 //	go test . -run '^$' -bench . -benchmem
 //

@@ -48,6 +48,7 @@ type benchTransport struct {
 	state    string // ConnState.Transport every connection must report
 	security string // ConnState.Security every connection must report
 	noQUIC   bool   // Config.DisableQUIC of both ends
+	classic  bool   // Config.ClassicKeyExchange of both ends
 }
 
 // transports are the transports measured side by side. TCP nodes leave
@@ -56,6 +57,8 @@ type benchTransport struct {
 var transports = []benchTransport{
 	{name: "tcp", listen: "/ip4/127.0.0.1/tcp/0", state: "tcp", security: "/noise", noQUIC: true},
 	{name: "quic", listen: "/ip4/127.0.0.1/udp/0/quic-v1", state: "quic-v1", security: "/tls/1.0.0"},
+	// QUIC with X25519 alone in TLS, without the X25519MLKEM768 hybrid.
+	{name: "quic-classic", listen: "/ip4/127.0.0.1/udp/0/quic-v1", state: "quic-v1", security: "/tls/1.0.0", classic: true},
 }
 
 func transportNamed(name string) (benchTransport, bool) {
@@ -69,7 +72,7 @@ func transportNamed(name string) (benchTransport, bool) {
 
 // config is the node configuration of either end on this transport.
 func (tr benchTransport) config() node.Config {
-	return node.Config{DisableQUIC: tr.noQUIC}
+	return node.Config{DisableQUIC: tr.noQUIC, ClassicKeyExchange: tr.classic}
 }
 
 // check fails unless c runs over this transport.
