@@ -461,6 +461,7 @@ func (s *Session) writeLocked(h *Header, body []byte, st *Stream) error {
 	var split []byte
 	if err == nil && h != nil {
 		buf = h.Append(buf)
+		// buf is at most maxCtrl+HeaderSize bytes, within one Noise frame.
 		if _, ok := s.conn.(splitWriter); ok && len(body) >= splitMin {
 			split = body
 		} else {
