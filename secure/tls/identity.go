@@ -42,10 +42,11 @@ type Identity struct {
 
 // WithClassicKeyExchange returns a copy of i whose handshakes agree keys
 // with X25519 alone. crypto/tls (and so go-libp2p and Kubo) offers the
-// post-quantum hybrid X25519MLKEM768 first; leaving it out saves, per
-// handshake, about 0.5 ms of CPU on each side (measured on a 2-core x86
-// server, more on small ARM boards), 1.1 KB of ClientHello, and 2.5 KB
-// that crypto/tls keeps per QUIC connection on the listener, at the cost
+// post-quantum hybrid X25519MLKEM768 first; leaving it out saves the
+// ML-KEM key generation, encapsulation and decapsulation of every
+// handshake, 1.1 KB of ClientHello, and several KiB per QUIC connection
+// on the listener (crypto/tls keeps a handshake buffer sized to the
+// ClientHello; see bench's IdleConnMemory/quic-classic), at the cost
 // of protection against recorded traffic being decrypted later by a
 // quantum computer. Peers that offer the hybrid still agree on X25519 with
 // us, without a retry. Noise uses X25519 alone in any case.
