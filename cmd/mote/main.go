@@ -313,10 +313,8 @@ func cmdPing(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("ping: want one MULTIADDR ending in /p2p/<peer-id>")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := commandContext(*timeout)
 	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	n, c, err := dialThrowaway(ctx, fs.Arg(0))
 	if err != nil {
 		return err
@@ -359,6 +357,14 @@ func hasIPv6() bool {
 	}
 	c.Close()
 	return true
+}
+
+// commandContext bounds a one-shot command by timeout and ends it early
+// on SIGINT or SIGTERM.
+func commandContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	return ctx, func() { stop(); cancel() }
 }
 
 // dialThrowaway connects a node with a fresh identity to target
