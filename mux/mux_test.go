@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mote-p2p/mote/internal/testconn"
 )
 
 // links are the connections sessions are tested over.
@@ -24,28 +26,8 @@ var links = []struct {
 	{"split", splitPair},
 }
 
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	dc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := <-accepted
-	if lc == nil {
-		t.Fatal("accept failed")
-	}
-	return dc, lc
-}
+// tcpPair returns both ends of a loopback TCP connection (dialer first).
+var tcpPair = testconn.TCPPair
 
 // forLinks runs f as a subtest per link.
 func forLinks(t *testing.T, f func(t *testing.T, pair func(testing.TB) (net.Conn, net.Conn))) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mote-p2p/mote/internal/testconn"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/secure"
 )
@@ -38,34 +39,8 @@ func newTransport(t testing.TB, muxers ...string) *Transport {
 	return tr
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { a.Close(); r.c.Close() })
-	return a, r.c
-}
+// tcpPair returns both ends of a loopback TCP connection (dialer first).
+var tcpPair = testconn.TCPPair
 
 func pipePair(t testing.TB) (net.Conn, net.Conn) {
 	a, b := net.Pipe()

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/mote-p2p/mote/internal/testconn"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -90,34 +91,7 @@ func pipePair(t testing.TB) (net.Conn, net.Conn) {
 }
 
 // tcpPair returns both ends of a loopback TCP connection (dialer first).
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		a.Close()
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { a.Close(); r.c.Close() })
-	return a, r.c
-}
+var tcpPair = testconn.TCPPair
 
 var pairs = []struct {
 	name string
