@@ -1,9 +1,9 @@
 // Package interop is the interoperability harness that runs mote against
-// reference libp2p implementations. It currently drives Kubo (go-libp2p
-// based) as an external process: the Kubo binary is built from the separate
-// module in interop/kubo (so the main module never depends on go-libp2p or
-// Kubo), cached outside the repository, and started on loopback only with
-// every internet-reaching feature disabled.
+// reference libp2p implementations as external processes: Kubo (go-libp2p
+// based) and a js-libp2p peer (js.go). The Kubo binary is built from the
+// separate module in interop/kubo (so the main module never depends on
+// go-libp2p or Kubo), cached outside the repository, and started on
+// loopback only with every internet-reaching feature disabled.
 package interop
 
 import (
@@ -98,7 +98,7 @@ func EnsureKuboBinary(ctx context.Context) (BinaryInfo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return BinaryInfo{}, fmt.Errorf("interop: create kubo cache dir: %w", err)
 	}
-	unlock, err := lockPath(ctx, filepath.Join(dir, kuboBinName+".lock"))
+	unlock, err := lockPath(ctx, filepath.Join(dir, kuboBinName+".lock"), "building kubo")
 	if err != nil {
 		return BinaryInfo{}, err
 	}
@@ -133,8 +133,8 @@ func EnsureKuboBinary(ctx context.Context) (BinaryInfo, error) {
 }
 
 // lockPath takes an exclusive flock on path, waiting (while honouring ctx)
-// if another process holds it.
-func lockPath(ctx context.Context, path string) (func(), error) {
+// if another process holds it, which is doing what.
+func lockPath(ctx context.Context, path, what string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("interop: open lock file: %w", err)
@@ -153,7 +153,7 @@ func lockPath(ctx context.Context, path string) (func(), error) {
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("interop: waiting for another process building kubo (lock %s): %w", path, ctx.Err())
+			return nil, fmt.Errorf("interop: waiting for another process %s (lock %s): %w", what, path, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -220,8 +220,9 @@ func (n *Node) push(c *Conn, info *identify.Info) error {
 	if err != nil {
 		return err
 	}
-	s.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout))
-	return identify.Serve(transport.LazyStream(s, identify.PushID), info, c.RemoteMultiaddr())
+	ls := transport.LazyStream(s, identify.PushID)
+	ls.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout)) // bounds Close's wait for the answer too
+	return identify.Serve(ls, info, c.RemoteMultiaddr())
 }
 
 // isViolation reports whether err means the peer broke the protocol (as

@@ -311,7 +311,9 @@ type lazyConn struct {
 }
 
 func newLazyConn(c net.Conn, proto string) *lazyConn {
-	return &lazyConn{Conn: c, sel: lazySelect{proto: proto}}
+	l := &lazyConn{Conn: c}
+	l.sel = lazySelect{proto: proto, kill: func() { c.Close() }}
+	return l
 }
 
 func (c *lazyConn) Write(b []byte) (int, error) { return c.sel.write(c.Conn, b) }
