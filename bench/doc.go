@@ -17,9 +17,9 @@
 // "tcp" or "quic-v1") and security ("/noise" or "/tls/1.0.0") of its
 // sub-benchmark; any other fails it.
 //
-// The package has no non-test code; everything lives in node_test.go,
-// which is Linux-only (it reads /proc/self/status and raises
-// RLIMIT_NOFILE).
+// The package has no non-test code; everything lives in node_test.go and
+// shortstream_test.go, which are Linux-only (node_test.go reads
+// /proc/self/status and raises RLIMIT_NOFILE).
 //
 //   - BenchmarkDialFirstStream/{tcp,quic,quic-classic}: per iteration a fresh dialer
 //     node (created outside the timer, since it generates keys) connects to
@@ -46,6 +46,11 @@
 //     listener only: HeapInuse, StackInuse, VmRSS and goroutines. It
 //     measures once per process and transport; further b.N rounds reuse the
 //     result.
+//   - BenchmarkShortStream/{mote,golibp2p}-{tcp,quic}: on one identified
+//     connection, per iteration a stream opened optimistically, 32 bytes
+//     written, the write side closed at once, the echo read to EOF; mote to
+//     mote and go-libp2p to go-libp2p (TCP with Noise, QUIC). Reports the
+//     p50 of an iteration; allocs/op cover both ends.
 //
 // bench is a module of its own (github.com/mote-p2p/mote/bench), so that
 // it can require go-libp2p for cmd/sidebyside, which measures mote and

@@ -371,9 +371,7 @@ func dialFirstStream(d *node.Node, id peer.ID, addrs []ma.Multiaddr) (connect, f
 
 // sinkReady reads the sink's ready byte. Reading before the first write
 // also takes in the peer's multistream answer to the lazy protocol
-// proposal; without that, the first read after CloseWrite would flush the
-// (already sent) proposal with an empty write, which QUIC streams refuse
-// once closed for writing ("write on closed stream"; yamux accepts it).
+// proposal, so that its round trip stays out of the timed transfer.
 func sinkReady(s *node.Stream) error {
 	var b [1]byte
 	if _, err := io.ReadFull(s, b[:]); err != nil {
