@@ -18,6 +18,7 @@ import (
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
+	"github.com/mote-p2p/mote/transport"
 	"github.com/mote-p2p/mote/wire"
 )
 
@@ -280,13 +281,21 @@ func TestJSStockEchoEarlyFIN(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	js := startJSPeerT(t, ctx)
-	n := startMote(t)
 	id, addr := splitAddr(t, js.TCPAddr())
-	c, err := n.Connect(ctx, id, addr)
+	// A bare connection: a node's streams all negotiate as mote does.
+	key, err := peer.GenerateEd25519(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitIdentified(t, ctx, c)
+	up, err := transport.NewUpgrader(transport.UpgraderConfig{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := transport.NewTCP(up).Dial(ctx, addr, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	s, err := c.OpenStream(ctx)
 	if err != nil {
 		t.Fatal(err)

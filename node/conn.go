@@ -9,11 +9,15 @@ import (
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
 	"github.com/mote-p2p/mote/wire"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
-// Conn is an open connection of the node to one peer.
+// Conn is an open connection of the node to one peer. Streams on it are
+// opened with Node.NewStreamOn and served by the node's handlers: the
+// transport connection's own OpenStream and AcceptStream stay inside the
+// node, so that no stream skips negotiation, byte counting or limits.
 type Conn struct {
-	transport.Conn
+	tc      transport.Conn
 	node    *Node
 	opened  time.Time
 	streams atomic.Int32 // inbound streams being served
@@ -27,7 +31,32 @@ type Conn struct {
 
 	identified chan struct{} // closed when identify has finished, either way
 	idErr      error         // why identify failed; read after identified is closed
+
+	// Lifecycle, guarded by node.hmu: the hooks have been told of the
+	// connection's opening, of its identify, and of its closing.
+	told, idTold, goneTold bool
 }
+
+// Done is closed when the connection has ended, from either side.
+func (c *Conn) Done() <-chan struct{} { return c.tc.Done() }
+
+// LocalPeer is our peer ID.
+func (c *Conn) LocalPeer() peer.ID { return c.tc.LocalPeer() }
+
+// RemotePeer is the authenticated peer ID of the other side.
+func (c *Conn) RemotePeer() peer.ID { return c.tc.RemotePeer() }
+
+// RemotePublicKey is the other side's identity key.
+func (c *Conn) RemotePublicKey() peer.PublicKey { return c.tc.RemotePublicKey() }
+
+// LocalMultiaddr is our end's address.
+func (c *Conn) LocalMultiaddr() ma.Multiaddr { return c.tc.LocalMultiaddr() }
+
+// RemoteMultiaddr is the other end's address as we see it.
+func (c *Conn) RemoteMultiaddr() ma.Multiaddr { return c.tc.RemoteMultiaddr() }
+
+// State describes how the connection was set up.
+func (c *Conn) State() transport.ConnState { return c.tc.State() }
 
 // Bandwidth returns the stream bytes read from and written to this
 // connection (protocol negotiation included, transport overhead not).
@@ -40,7 +69,7 @@ func (c *Conn) active() { c.lastActive.Store(time.Now().UnixNano()) }
 // longer hands the connection out for new streams.
 func (c *Conn) Close() error {
 	c.closing.Store(true)
-	return c.Conn.Close()
+	return c.tc.Close()
 }
 
 // Opened is when the connection was established.
@@ -61,23 +90,27 @@ func (c *Conn) IdentifyErr() error {
 
 // addConn registers an upgraded connection and starts serving it.
 func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
-	c := &Conn{Conn: tc, node: n, opened: time.Now(), identified: make(chan struct{})}
+	c := &Conn{tc: tc, node: n, opened: time.Now(), identified: make(chan struct{})}
 	c.active()
 	inbound := !tc.State().Outbound
 	id := tc.RemotePeer()
+	n.hmu.Lock()
 	n.mu.Lock()
 	switch {
 	case n.closed:
 		n.mu.Unlock()
+		n.hmu.Unlock()
 		tc.Close()
 		return nil, ErrClosed
 	case inbound && n.inbound >= n.cfg.Limits.MaxInboundConns:
 		n.mu.Unlock()
+		n.hmu.Unlock()
 		tc.Close()
 		n.counters.inboundConns.Add(1)
 		return nil, &LimitError{Limit: LimitInboundConns, Value: int64(n.cfg.Limits.MaxInboundConns), Where: "inbound connection from " + id.String()}
 	case !inbound && n.outbound >= n.cfg.Limits.MaxOutboundConns:
 		n.mu.Unlock()
+		n.hmu.Unlock()
 		tc.Close()
 		n.counters.outboundConns.Add(1)
 		return nil, &LimitError{Limit: LimitOutboundConns, Value: int64(n.cfg.Limits.MaxOutboundConns), Where: "outbound connection to " + id.String()}
@@ -88,6 +121,7 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 		n.outbound++
 	}
 	n.conns[id] = append(n.conns[id], c)
+	first := len(n.conns[id]) == 1
 	n.wg.Add(2)
 	n.mu.Unlock()
 
@@ -97,8 +131,12 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 	} else if err != nil {
 		n.log.Warn("peerstore refused key", "peer", id, "err", err)
 	}
+	n.tellOpened(c, first)
+	n.hmu.Unlock()
 	n.emit(Event{Kind: EventConnected, Peer: id, Conn: c})
 	n.maybeTrim()
+	// After hmu is released: a connection that has already ended is
+	// removed at once, on this goroutine.
 	if !n.dispatchStreams(c) {
 		go n.runConn(c)
 	}
@@ -112,7 +150,7 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 // released when it ends, after the last stream was dispatched. It reports
 // false if runConn's accept loop is needed instead (QUIC).
 func (n *Node) dispatchStreams(c *Conn) bool {
-	d, ok := c.Conn.(transport.StreamDispatcher)
+	d, ok := c.tc.(transport.StreamDispatcher)
 	if !ok {
 		return false
 	}
@@ -129,7 +167,7 @@ func (n *Node) dispatchStreams(c *Conn) bool {
 func (n *Node) runConn(c *Conn) {
 	defer n.wg.Done()
 	for {
-		s, err := c.AcceptStream()
+		s, err := c.tc.AcceptStream()
 		if err != nil {
 			break
 		}
@@ -177,11 +215,13 @@ func (n *Node) serveStream(c *Conn, s transport.Stream) {
 
 func (n *Node) removeConn(c *Conn) {
 	id := c.RemotePeer()
+	n.hmu.Lock()
 	n.mu.Lock()
 	cs := n.conns[id]
 	i := slices.Index(cs, c)
 	if i < 0 {
 		n.mu.Unlock()
+		n.hmu.Unlock()
 		return
 	}
 	cs = slices.Delete(cs, i, i+1)
@@ -200,6 +240,8 @@ func (n *Node) removeConn(c *Conn) {
 	if last {
 		n.store.SetConnected(id, false)
 	}
+	n.tellClosed(c, last)
+	n.hmu.Unlock()
 	n.emit(Event{Kind: EventDisconnected, Peer: id, Conn: c})
 }
 

@@ -31,8 +31,15 @@ func (n *Node) protocolsChanged() {
 	n.refreshInfo()
 }
 
-// addrsChanged refreshes identify after the listen addresses changed.
-func (n *Node) addrsChanged() { n.refreshInfo() }
+// addrsChanged refreshes identify after the listen addresses changed,
+// and tells the hooks.
+func (n *Node) addrsChanged() {
+	n.refreshInfo()
+	addrs := n.Addrs()
+	n.hmu.Lock()
+	n.tellAddrs(addrs)
+	n.hmu.Unlock()
+}
 
 // refreshInfo rebuilds the identify message (with a freshly signed peer
 // record) and schedules a push to connected peers.
@@ -71,6 +78,9 @@ func (n *Node) identifyConn(c *Conn) {
 	res, err := n.requestIdentify(ctx, c)
 	if err != nil {
 		c.idErr = err
+		n.hmu.Lock()
+		n.tellIdentified(c, err)
+		n.hmu.Unlock()
 		n.emit(Event{Kind: EventIdentified, Peer: c.RemotePeer(), Conn: c, Err: err})
 		if isViolation(err) {
 			// A peer that lies about itself is not worth keeping.
@@ -81,12 +91,18 @@ func (n *Node) identifyConn(c *Conn) {
 		n.log.Info("identify failed", "peer", c.RemotePeer(), "err", err)
 		return
 	}
-	n.applyIdentify(c, res)
+	n.hmu.Lock()
+	changed := n.applyIdentify(c, res)
+	n.tellIdentified(c, nil)
+	if changed {
+		n.tellProtocols(c, res.Protocols)
+	}
+	n.hmu.Unlock()
 	n.emit(Event{Kind: EventIdentified, Peer: c.RemotePeer(), Conn: c})
 }
 
 func (n *Node) requestIdentify(ctx context.Context, c *Conn) (*identify.Result, error) {
-	s, err := c.OpenStream(ctx)
+	s, err := c.tc.OpenStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("identify: %w", err)
 	}
@@ -107,9 +123,12 @@ func (n *Node) requestIdentify(ctx context.Context, c *Conn) (*identify.Result, 
 }
 
 // applyIdentify stores what a peer told about itself, replacing what it
-// said before (go-libp2p replaces on push too).
-func (n *Node) applyIdentify(c *Conn, res *identify.Result) {
+// said before (go-libp2p replaces on push too). It reports whether the
+// peer's protocols changed. Callers hold n.hmu, so that the hooks hear of
+// changes in the order the peerstore took them.
+func (n *Node) applyIdentify(c *Conn, res *identify.Result) (protocolsChanged bool) {
 	id := c.RemotePeer()
+	protocolsChanged = !slices.Equal(n.store.Protocols(id), res.Protocols)
 	n.store.SetProtocols(id, res.Protocols)
 	n.store.SetAgent(id, res.AgentVersion)
 	if res.SignedRecord != nil {
@@ -120,6 +139,7 @@ func (n *Node) applyIdentify(c *Conn, res *identify.Result) {
 			n.peerstoreFull(id)
 		}
 	}
+	return protocolsChanged
 }
 
 func (n *Node) serveIdentify(s *Stream) {
@@ -139,7 +159,11 @@ func (n *Node) handlePush(s *Stream) {
 		n.log.Info("identify push refused", "peer", s.Conn().RemotePeer(), "err", err)
 		return
 	}
-	n.applyIdentify(s.Conn(), res)
+	n.hmu.Lock()
+	if n.applyIdentify(s.Conn(), res) {
+		n.tellProtocols(s.Conn(), res.Protocols)
+	}
+	n.hmu.Unlock()
 }
 
 // schedulePush asks for a push round. Rounds run on a goroutine that
@@ -216,7 +240,7 @@ func (n *Node) pushRound() {
 func (n *Node) push(c *Conn, info *identify.Info) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.IdentifyTimeout)
 	defer cancel()
-	s, err := c.OpenStream(ctx)
+	s, err := c.tc.OpenStream(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,14 @@
 // Package node runs a libp2p peer: it listens and dials through its
-// transports, keeps one connection per peer, runs identify and ping on
-// every connection, and dispatches inbound streams to protocol handlers.
+// transports, keeps the open connections to each peer (a peer may have
+// several; new streams go on the oldest that is open), runs identify,
+// identify push and ping on every connection, and dispatches inbound
+// streams to protocol handlers once their protocol is negotiated.
+//
+// Protocol services (the DHT, pubsub, NAT traversal) live in packages
+// above this one and node imports none of them: a service follows the
+// peers through Hooks (synchronous and never dropped, unlike the events
+// of Subscribe), serves its protocols with SetHandler, opens streams
+// with NewStream and stops with the node (Done or the Closed hook).
 package node
 
 import (
@@ -44,6 +52,11 @@ type Node struct {
 	ctx    context.Context // cancelled by Close; parent of all node work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts
+
+	// hmu serialises lifecycle changes with the calls of the hooks that
+	// report them; it is taken before mu, never while holding mu.
+	hmu   sync.Mutex
+	hooks []*Hooks // guarded by hmu
 
 	mu          sync.Mutex
 	closed      bool
@@ -169,10 +182,18 @@ func (n *Node) Peerstore() *peer.Store { return n.store }
 func (n *Node) Upgrader() *transport.Upgrader { return n.up }
 
 // AddTransport adds a transport; it is tried before the built-in ones.
+// A transport added after Close is closed (if it is an io.Closer).
 func (n *Node) AddTransport(t transport.Transport) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	if n.closed {
+		n.mu.Unlock()
+		if c, ok := t.(io.Closer); ok {
+			c.Close()
+		}
+		return
+	}
 	n.transports = slices.Insert(n.transports, 0, t)
+	n.mu.Unlock()
 }
 
 func (n *Node) transportFor(addr ma.Multiaddr) transport.Transport {
@@ -361,6 +382,9 @@ func (n *Node) Close() error {
 		}
 	}
 	n.wg.Wait()
+	n.hmu.Lock()
+	n.tellNodeClosed()
+	n.hmu.Unlock()
 	n.mu.Lock()
 	for s := range n.subs {
 		s.close()
@@ -368,6 +392,10 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	return nil
 }
+
+// Done is closed when Close has been called: services that run
+// goroutines of their own end them then (or use the Closed hook).
+func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
 
 // Ping measures the round-trip time to a peer with /ipfs/ping/1.0.0,
 // connecting if needed, and records it in the peerstore.

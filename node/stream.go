@@ -116,7 +116,7 @@ func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Str
 	// updates) lands on the caller's path. Once the peerstore knows the
 	// peer's protocols, from this connection's identify or an earlier
 	// one, the proposal is optimistic and costs nothing.
-	s, err := c.OpenStream(ctx)
+	s, err := c.tc.OpenStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("new stream to %s: %w", id, err)
 	}
