@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/mote-p2p/mote/peer"
-	"github.com/mote-p2p/mote/transport"
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
@@ -22,10 +21,12 @@ type Config struct {
 	ListenAddrs []ma.Multiaddr
 	// AgentVersion is sent in identify. Default "mote/<Version>".
 	AgentVersion string
-	// MemNetwork, if set, replaces TCP and QUIC with an in-memory
-	// transport on that network (for tests and simulations).
-	MemNetwork *transport.MemNetwork
-	// DisableQUIC leaves out the QUIC transport (TCP only).
+	// Transports make the node's transports, most preferred first (a
+	// dial tries the first whose CanDial accepts the address), before
+	// anything is listened on. Default: QUIC() and TCP(); Memory(mn) for
+	// tests and simulations on an in-memory network.
+	Transports []TransportMaker
+	// DisableQUIC leaves QUIC out of the default transports (TCP only).
 	DisableQUIC bool
 	// Security lists the security protocols offered on TCP, by preference.
 	// Default: /noise, then /tls/1.0.0. QUIC always uses TLS.

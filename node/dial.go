@@ -162,40 +162,25 @@ func (n *Node) addrUsable(id peer.ID, addr ma.Multiaddr) bool {
 type dialTarget struct {
 	addr  ma.Multiaddr
 	t     transport.Transport
+	class transport.DialClass
 	delay time.Duration
 }
 
-// planDials orders the addresses of a peer: QUIC first, then the rest
-// after a head start (happy eyeballs, as go-libp2p's dial ranker): QUIC
-// connects in one round trip fewer and is what a Kubo peer ends up using.
+// planDials orders the addresses of a peer by the dial class their
+// transports give them: QUIC first, then TCP and other direct transports
+// after a head start (happy eyeballs, as go-libp2p's dial ranker: QUIC
+// connects in one round trip fewer and is what a Kubo peer ends up
+// using), relayed addresses last.
 func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr) []dialTarget {
-	var quic, other []dialTarget
+	var targets []dialTarget
 	for _, a := range addrs {
 		t := n.transportFor(a)
 		if t == nil || !n.addrUsable(id, a) {
 			continue
 		}
-		if isQUIC(a) {
-			quic = append(quic, dialTarget{addr: a, t: t})
-		} else {
-			other = append(other, dialTarget{addr: a, t: t})
-		}
+		targets = append(targets, dialTarget{addr: a, t: t, class: dialClass(t, a)})
 	}
-	if len(quic) > 0 {
-		for i := range other {
-			other[i].delay = n.cfg.TCPHeadStart
-		}
-	}
-	return append(quic, other...)
-}
-
-func isQUIC(a ma.Multiaddr) bool {
-	for _, c := range a {
-		if c.Protocol().Code == ma.P_QUIC_V1 {
-			return true
-		}
-	}
-	return false
+	return planClasses(targets, n.cfg.TCPHeadStart)
 }
 
 // dialAddrs dials the known addresses of id, DialConcurrency at a time,

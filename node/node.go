@@ -137,21 +137,21 @@ func New(cfg Config) (*Node, error) {
 		rateIn:      newLimiter(cfg.Limits.RateLimit),
 		rateOut:     newLimiter(cfg.Limits.RateLimit),
 	}
-	switch {
-	case cfg.MemNetwork != nil:
-		n.transports = append(n.transports, transport.NewMem(cfg.MemNetwork, up))
-	case cfg.DisableQUIC:
-		n.transports = append(n.transports, transport.NewTCP(up))
-	default:
-		qt, err := newQUIC(key, tlsID, &cfg) // quic_on.go; nil under -tags noquic
+	makers := cfg.Transports
+	if len(makers) == 0 {
+		makers = defaultTransports(&cfg)
+	}
+	env := TransportEnv{Key: key, Upgrader: up, TLS: tlsID, Limits: cfg.Limits, Config: &n.cfg}
+	for _, mk := range makers {
+		t, err := mk(env)
 		if err != nil {
+			n.closeTransports()
 			cancel()
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		if qt != nil {
-			n.transports = append(n.transports, qt)
+		if t != nil { // QUIC under the noquic tag
+			n.transports = append(n.transports, t)
 		}
-		n.transports = append(n.transports, transport.NewTCP(up))
 	}
 	n.handlers[identify.ID] = n.serveIdentify
 	n.handlers[identify.PushID] = n.handlePush
@@ -373,14 +373,7 @@ func (n *Node) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
-	n.mu.Lock()
-	transports := slices.Clone(n.transports)
-	n.mu.Unlock()
-	for _, t := range transports {
-		if c, ok := t.(io.Closer); ok {
-			c.Close()
-		}
-	}
+	n.closeTransports()
 	n.wg.Wait()
 	n.hmu.Lock()
 	n.tellNodeClosed()
@@ -391,6 +384,19 @@ func (n *Node) Close() error {
 	}
 	n.mu.Unlock()
 	return nil
+}
+
+// closeTransports closes the transports that hold resources (QUIC's
+// sockets).
+func (n *Node) closeTransports() {
+	n.mu.Lock()
+	transports := slices.Clone(n.transports)
+	n.mu.Unlock()
+	for _, t := range transports {
+		if c, ok := t.(io.Closer); ok {
+			c.Close()
+		}
+	}
 }
 
 // Done is closed when Close has been called: services that run

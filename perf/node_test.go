@@ -21,7 +21,7 @@ import (
 const testTimeout = 20 * time.Second
 
 // pair starts a perf server node and a client node connected to it. cfg
-// gives the transport (MemNetwork or DisableQUIC) and listen is the
+// gives the transport (Memory or DisableQUIC) and listen is the
 // server's address. Serve's results arrive on the returned channel.
 func pair(tb testing.TB, cfg node.Config, listen string) (*node.Node, *node.Conn, <-chan error) {
 	tb.Helper()
@@ -49,7 +49,9 @@ func pair(tb testing.TB, cfg node.Config, listen string) (*node.Node, *node.Conn
 	return cli, c, served
 }
 
-func memConfig() node.Config { return node.Config{MemNetwork: transport.NewMemNetwork()} }
+func memConfig() node.Config {
+	return node.Config{Transports: []node.TransportMaker{node.Memory(transport.NewMemNetwork())}}
+}
 
 func waitServed(tb testing.TB, served <-chan error) error {
 	tb.Helper()
@@ -133,12 +135,12 @@ func TestServerStopsWhenConnectionCloses(t *testing.T) {
 
 func TestNotSupported(t *testing.T) {
 	mn := transport.NewMemNetwork()
-	srv, err := node.New(node.Config{MemNetwork: mn, ListenAddrs: []ma.Multiaddr{ma.StringCast("/memory/0")}})
+	srv, err := node.New(node.Config{Transports: []node.TransportMaker{node.Memory(mn)}, ListenAddrs: []ma.Multiaddr{ma.StringCast("/memory/0")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	cli, err := node.New(node.Config{MemNetwork: mn})
+	cli, err := node.New(node.Config{Transports: []node.TransportMaker{node.Memory(mn)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,29 @@ type Conn interface {
 	State() ConnState
 }
 
+// DialClass orders a peer's addresses for dialing: each class starts a
+// head start after the one before it (happy eyeballs).
+type DialClass int
+
+// Dial classes.
+const (
+	// DialFirst is dialed at once: QUIC, which connects in one round trip
+	// fewer than TCP.
+	DialFirst DialClass = iota
+	// DialDirect is dialed after a head start: TCP and other direct
+	// transports, and transports that do not say.
+	DialDirect
+	// DialRelay is dialed last: relayed addresses, which a peer offers
+	// for when it cannot be reached directly.
+	DialRelay
+)
+
+// DialClasser is an optional capability of a Transport: the dial class
+// of an address it handles (DialDirect for transports without it).
+type DialClasser interface {
+	DialClass(addr ma.Multiaddr) DialClass
+}
+
 // StreamDispatcher is an optional capability of a Conn whose muxer can
 // hand inbound streams to a callback instead of AcceptStream, so that
 // serving a connection needs no goroutine blocked in AcceptStream (yamux

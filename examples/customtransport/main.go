@@ -1,8 +1,10 @@
 // Command customtransport shows how to give a mote node a transport of
 // one's own. The transport (unix.go) dials and listens on Unix-domain
 // sockets, /unix/<path>, and leaves security and multiplexing to the
-// node's Upgrader; registered with Node.AddTransport, it carries identify,
-// ping and every other protocol like the built-in TCP transport does.
+// node's Upgrader; given to the node in Config.Transports (before the
+// built-in ones, which stay), it carries identify, ping and every other
+// protocol like the built-in TCP transport does, and the node can listen
+// on its addresses from the start.
 //
 // Two nodes are started, one listening on a socket in a temporary
 // directory; the other connects to it over the socket, waits for identify
@@ -22,6 +24,7 @@ import (
 
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/ping"
+	"github.com/mote-p2p/mote/transport"
 	"github.com/mote-p2p/mote/wire/multiaddr"
 )
 
@@ -32,13 +35,17 @@ func main() {
 	}
 }
 
-// newNode starts a node that also speaks the Unix transport.
-func newNode() (*node.Node, error) {
-	n, err := node.New(node.Config{})
+// newNode starts a node that speaks the Unix transport as well as the
+// default ones, listening on listen.
+func newNode(listen ...multiaddr.Multiaddr) (*node.Node, error) {
+	unix := func(env node.TransportEnv) (transport.Transport, error) { return &Unix{up: env.Upgrader}, nil }
+	n, err := node.New(node.Config{
+		Transports:  []node.TransportMaker{unix, node.QUIC(), node.TCP()},
+		ListenAddrs: listen,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	n.AddTransport(&Unix{up: n.Upgrader()})
 	return n, nil
 }
 
@@ -53,16 +60,11 @@ func run(w io.Writer) error {
 		return fmt.Errorf("socket address: %w", err)
 	}
 
-	a, err := newNode()
+	a, err := newNode(sock)
 	if err != nil {
-		return err
-	}
-	defer a.Close()
-	// The transport must be added before listening on its addresses, so
-	// they are not in node.Config.ListenAddrs.
-	if err := a.Listen(sock); err != nil {
 		return fmt.Errorf("node A: %w", err)
 	}
+	defer a.Close()
 	fmt.Fprintf(w, "A %s listening on %s\n", a.ID(), a.Addrs()[0])
 
 	b, err := newNode()
