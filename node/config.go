@@ -2,6 +2,7 @@ package node
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/mote-p2p/mote/peer"
@@ -21,6 +22,18 @@ type Config struct {
 	ListenAddrs []ma.Multiaddr
 	// AgentVersion is sent in identify. Default "mote/<Version>".
 	AgentVersion string
+	// AnnounceAddrs, when set, are advertised instead of the listen
+	// addresses; AppendAnnounceAddrs are advertised besides them;
+	// NoAnnounceAddrs are never advertised: exact addresses, or ranges as
+	// /ip4/A/ipcidr/N (Kubo's Addresses.Announce, AppendAnnounce and
+	// NoAnnounce). Addresses a reachability check confirmed are
+	// advertised too.
+	AnnounceAddrs       []ma.Multiaddr
+	AppendAnnounceAddrs []ma.Multiaddr
+	NoAnnounceAddrs     []ma.Multiaddr
+	// TreatAsPublic lists IP ranges that AddrScope counts as public
+	// whatever their class (lab networks use documentation ranges).
+	TreatAsPublic []netip.Prefix
 	// Transports make the node's transports, most preferred first (a
 	// dial tries the first whose CanDial accepts the address), before
 	// anything is listened on. Default: QUIC() and TCP(); Memory(mn) for

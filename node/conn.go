@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,10 @@ type Conn struct {
 
 	identified chan struct{} // closed when identify has finished, either way
 	idErr      error         // why identify failed; read after identified is closed
+
+	pushMu    sync.Mutex // guards the identify push rate below
+	pushStart time.Time
+	pushN     int
 
 	// Lifecycle, guarded by node.hmu: the hooks have been told of the
 	// connection's opening, of its identify, and of its closing.
@@ -241,7 +246,11 @@ func (n *Node) removeConn(c *Conn) {
 		n.store.SetConnected(id, false)
 	}
 	n.tellClosed(c, last)
+	observed := n.forget(c)
 	n.hmu.Unlock()
+	if observed {
+		n.addrsChanged()
+	}
 	n.emit(Event{Kind: EventDisconnected, Peer: id, Conn: c})
 }
 

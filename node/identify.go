@@ -18,7 +18,7 @@ import (
 const maxConcurrentPushes = 32
 
 // protocolsChanged refreshes the negotiable protocol list and what
-// identify says.
+// identify says; the signed peer record, which holds no protocols, stays.
 func (n *Node) protocolsChanged() {
 	n.mu.Lock()
 	protos := make([]string, 0, len(n.handlers))
@@ -28,43 +28,41 @@ func (n *Node) protocolsChanged() {
 	n.mu.Unlock()
 	slices.Sort(protos)
 	n.protos.Store(&protos)
-	n.refreshInfo()
+	n.refreshInfo(false)
 }
 
-// addrsChanged refreshes identify after the listen addresses changed,
-// and tells the hooks.
-func (n *Node) addrsChanged() {
-	n.refreshInfo()
+// refreshInfo rebuilds the identify message, with a freshly signed peer
+// record when resign is set (our addresses changed) or none was signed
+// yet, and schedules a push to connected peers.
+func (n *Node) refreshInfo(resign bool) {
+	n.infoMu.Lock()
+	defer n.infoMu.Unlock()
 	addrs := n.Addrs()
-	n.hmu.Lock()
-	n.tellAddrs(addrs)
-	n.hmu.Unlock()
-}
-
-// refreshInfo rebuilds the identify message (with a freshly signed peer
-// record) and schedules a push to connected peers.
-func (n *Node) refreshInfo() {
-	addrs := n.Addrs()
-	n.mu.Lock()
-	// Peer record sequence numbers must grow; time-based like go-libp2p,
-	// but never repeating within one process.
-	seq := uint64(time.Now().UnixNano())
-	if seq <= n.recordSeq {
-		seq = n.recordSeq + 1
-	}
-	n.recordSeq = seq
-	n.mu.Unlock()
-	rec, err := peer.SealPeerRecord(n.key, &peer.PeerRecord{ID: n.id, Seq: seq, Addrs: addrs})
-	if err != nil {
-		n.log.Warn("sign peer record", "err", err)
-		rec = nil
+	rec := n.record.Load()
+	if resign || rec == nil {
+		n.mu.Lock()
+		// Peer record sequence numbers must grow; time-based like
+		// go-libp2p, but never repeating within one process.
+		seq := uint64(time.Now().UnixNano())
+		if seq <= n.recordSeq {
+			seq = n.recordSeq + 1
+		}
+		n.recordSeq = seq
+		n.mu.Unlock()
+		signed, err := peer.SealPeerRecord(n.key, &peer.PeerRecord{ID: n.id, Seq: seq, Addrs: addrs})
+		if err != nil {
+			n.log.Warn("sign peer record", "err", err)
+			signed = nil
+		}
+		rec = &signed
+		n.record.Store(rec)
 	}
 	n.info.Store(&identify.Info{
 		Key:          n.key,
 		ListenAddrs:  addrs,
 		Protocols:    *n.protos.Load(),
 		AgentVersion: n.cfg.AgentVersion,
-		SignedRecord: rec,
+		SignedRecord: *rec,
 	})
 	n.schedulePush()
 }
@@ -93,11 +91,15 @@ func (n *Node) identifyConn(c *Conn) {
 	}
 	n.hmu.Lock()
 	changed := n.applyIdentify(c, res)
+	observed := !c.goneTold && n.observe(c, res.ObservedAddr)
 	n.tellIdentified(c, nil)
 	if changed {
 		n.tellProtocols(c, res.Protocols)
 	}
 	n.hmu.Unlock()
+	if observed {
+		n.addrsChanged()
+	}
 	n.emit(Event{Kind: EventIdentified, Peer: c.RemotePeer(), Conn: c})
 }
 
@@ -150,7 +152,34 @@ func (n *Node) serveIdentify(s *Stream) {
 	}
 }
 
+// Pushes a peer may send on one connection per pushWindow; more are
+// reset unread. Changes come in bursts (a node registering its handlers
+// at start pushes several times), so the window is generous, but a peer
+// cannot make us parse and store identify messages without end.
+const (
+	maxPushes  = 10
+	pushWindow = 10 * time.Second
+)
+
+// allowPush counts a push on c and reports whether it is within the rate.
+func (c *Conn) allowPush(now time.Time) bool {
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	if now.Sub(c.pushStart) > pushWindow {
+		c.pushStart, c.pushN = now, 0
+	}
+	c.pushN++
+	return c.pushN <= maxPushes
+}
+
 func (n *Node) handlePush(s *Stream) {
+	if !s.Conn().allowPush(time.Now()) {
+		s.Reset()
+		n.counters.pushes.Add(1)
+		n.log.Info("identify push refused", "peer", s.Conn().RemotePeer(), "err", &LimitError{
+			Limit: LimitPushes, Value: maxPushes, Where: "identify push from " + s.Conn().RemotePeer().String()})
+		return
+	}
 	s.SetDeadline(time.Now().Add(n.cfg.IdentifyTimeout))
 	defer s.Close()
 	res, err := identify.Request(s, s.Conn().RemotePeer())

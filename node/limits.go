@@ -186,11 +186,14 @@ const (
 	LimitIdle          = "IdleTimeout"
 	LimitPeers         = "MaxPeers"
 	LimitRate          = "RateLimit"
+	// LimitPushes is the identify push rate per connection (maxPushes
+	// per pushWindow), a fixed bound rather than a preset field.
+	LimitPushes = "IdentifyPushRate"
 )
 
 // counters counts how often each limit fired.
 type counters struct {
-	inboundConns, outboundConns, streams, highWater, idle, peers, rate atomic.Uint64
+	inboundConns, outboundConns, streams, highWater, idle, peers, rate, pushes atomic.Uint64
 }
 
 // LimitError is a refusal by one of the node's limits.
@@ -221,6 +224,7 @@ func (n *Node) Counters() map[string]uint64 {
 		LimitIdle:          c.idle.Load(),
 		LimitPeers:         c.peers.Load(),
 		LimitRate:          c.rate.Load(),
+		LimitPushes:        c.pushes.Load(),
 	}
 	return m
 }

@@ -81,6 +81,10 @@ type Node struct {
 	counters counters
 	outbound int // open outbound connections; guarded by mu
 
+	addrs  addrBook               // our addresses by source
+	infoMu sync.Mutex             // serialises refreshInfo
+	record atomic.Pointer[[]byte] // our signed peer record (an envelope), of addrs.current
+
 	cm              connMgr
 	protoStats      sync.Map // protocol ID → *protoCounter
 	protoCount      atomic.Int32
@@ -133,6 +137,7 @@ func New(cfg Config) (*Node, error) {
 		backoff:     make(map[peer.ID]backoff),
 		addrBackoff: make(map[string]backoff),
 		subs:        make(map[*Subscription]struct{}),
+		addrs:       addrBook{sources: map[string][]ma.Multiaddr{}, state: map[string]AddrState{}, observed: map[*Conn]observation{}},
 		cm:          connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
 		rateIn:      newLimiter(cfg.Limits.RateLimit),
 		rateOut:     newLimiter(cfg.Limits.RateLimit),
@@ -279,9 +284,9 @@ func (n *Node) ListenAddrs() []ma.Multiaddr {
 	return out
 }
 
-// Addrs are the addresses peers can dial: the listen addresses with an
-// unspecified IP (0.0.0.0, ::) replaced by each interface address.
-func (n *Node) Addrs() []ma.Multiaddr {
+// resolvedListenAddrs are the listen addresses with an unspecified IP
+// (0.0.0.0, ::) replaced by each interface address.
+func (n *Node) resolvedListenAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
 	var ifaces []ma.Multiaddr
 	for _, a := range n.ListenAddrs() {

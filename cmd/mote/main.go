@@ -159,12 +159,16 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	applyMemoryLimit(limits)
-	n, err := node.New(node.Config{
+	ncfg := node.Config{
 		Key:                key,
 		Limits:             limits,
 		ClassicKeyExchange: cfg.ClassicKeyExchange,
 		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-	})
+	}
+	if err := cfg.announceConfig(&ncfg); err != nil {
+		return err
+	}
+	n, err := node.New(ncfg)
 	if err != nil {
 		return err
 	}

@@ -741,3 +741,40 @@ func TestStats(t *testing.T) {
 	}
 	d.stop(syscall.SIGTERM)
 }
+
+// TestAnnounceConfig: Addresses.AppendAnnounce and NoAnnounce in the
+// repo config shape what the daemon advertises, as in Kubo.
+func TestAnnounceConfig(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	startDaemon(t, env, repo, "--repo", repo, "--listen", loopback).stop(syscall.SIGTERM) // creates the repo
+	cfgPath := filepath.Join(repo, configFile)
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	const shown, hidden = "/ip4/198.51.100.7/tcp/4001", "/ip4/198.51.100.8/tcp/4001"
+	addrs := raw["Addresses"].(map[string]any)
+	addrs["AppendAnnounce"] = []string{shown, hidden}
+	addrs["NoAnnounce"] = []string{"/ip4/198.51.100.8/ipcidr/32"}
+	b, _ = json.Marshal(raw)
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+	defer d.stop(syscall.SIGTERM)
+	var info idInfo
+	out := mustMote(t, env, "id", "--repo", repo, "--json").stdout
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("mote id --json: %v\n%s", err, out)
+	}
+	p2p := "/p2p/" + d.id
+	if !slices.Contains(info.Addresses, shown+p2p) || slices.Contains(info.Addresses, hidden+p2p) {
+		t.Errorf("advertised %q, want %s and not %s", info.Addresses, shown, hidden)
+	}
+}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // The repo is a directory holding the node's identity and configuration,
@@ -30,6 +32,15 @@ type repoConfig struct {
 		Swarm []string
 		// API is where the control API listens; loopback only.
 		API string
+		// Announce, when set, is advertised instead of the listen
+		// addresses; AppendAnnounce besides them; NoAnnounce never
+		// (addresses, or ranges as /ip4/A/ipcidr/N), as in Kubo.
+		Announce       []string `json:",omitempty"`
+		AppendAnnounce []string `json:",omitempty"`
+		NoAnnounce     []string `json:",omitempty"`
+		// TreatAsPublic lists IP ranges (CIDRs, e.g. "198.51.100.0/24")
+		// counted as public addresses whatever their class.
+		TreatAsPublic []string `json:",omitempty"`
 	}
 	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
 	Bootstrap []string
@@ -135,4 +146,35 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// announceConfig reads the Addresses fields that shape what the node
+// advertises into c.
+func (cfg *repoConfig) announceConfig(c *node.Config) error {
+	lists := []struct {
+		name string
+		in   []string
+		out  *[]ma.Multiaddr
+	}{
+		{"Addresses.Announce", cfg.Addresses.Announce, &c.AnnounceAddrs},
+		{"Addresses.AppendAnnounce", cfg.Addresses.AppendAnnounce, &c.AppendAnnounceAddrs},
+		{"Addresses.NoAnnounce", cfg.Addresses.NoAnnounce, &c.NoAnnounceAddrs},
+	}
+	for _, l := range lists {
+		for _, s := range l.in {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return fmt.Errorf("config %s: %q: %w", l.name, s, err)
+			}
+			*l.out = append(*l.out, a)
+		}
+	}
+	for _, s := range cfg.Addresses.TreatAsPublic {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("config Addresses.TreatAsPublic: %w", err)
+		}
+		c.TreatAsPublic = append(c.TreatAsPublic, p)
+	}
+	return nil
 }

@@ -1,0 +1,396 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
+)
+
+// AddrState is how much we know about one of our addresses.
+type AddrState int
+
+// Address states.
+const (
+	// AddrCandidate: found (a mapping, a STUN result, an address enough
+	// peers observed) but not known to be reachable; not advertised.
+	AddrCandidate AddrState = iota
+	// AddrConfirmed: a reachability check (AutoNAT) dialed it back;
+	// advertised.
+	AddrConfirmed
+	// AddrUnreachable: a reachability check failed on it; not advertised.
+	AddrUnreachable
+	// AddrConfigured: a listen address or one the configuration
+	// announces; advertised without a check.
+	AddrConfigured
+)
+
+func (s AddrState) String() string {
+	switch s {
+	case AddrCandidate:
+		return "candidate"
+	case AddrConfirmed:
+		return "confirmed"
+	case AddrUnreachable:
+		return "unreachable"
+	case AddrConfigured:
+		return "configured"
+	}
+	return "unknown"
+}
+
+// Sources of addresses the node itself fills; services name their own
+// ("upnp", "natpmp", "stun", "relay").
+const (
+	SourceListen   = "listen"   // the listeners, unspecified IPs resolved
+	SourceObserved = "observed" // what enough distinct peers observed
+	SourceConfig   = "config"   // Config.AnnounceAddrs and AppendAnnounceAddrs
+)
+
+// Bounds of the address manager, so that no source (and no set of
+// peers) can make it grow without end.
+const (
+	// MaxAddrsPerSource bounds the addresses one source may hold.
+	MaxAddrsPerSource = 32
+	// MaxAddrSources bounds the sources.
+	MaxAddrSources = 16
+	// ObservedThreshold is how many distinct observers (IPv4 addresses,
+	// IPv6 /56 prefixes) must report an address before it becomes a
+	// candidate, as go-libp2p's ActivationThresh: one peer, or many from
+	// one network, cannot move our addresses.
+	ObservedThreshold = 4
+)
+
+// AddrEntry is one of our addresses as the address manager knows it.
+type AddrEntry struct {
+	Addr    ma.Multiaddr
+	State   AddrState
+	Sources []string // sorted
+}
+
+// ObservedAddr is an address peers observed for us.
+type ObservedAddr struct {
+	Addr ma.Multiaddr
+	// Observers is the number of distinct observer groups (IPv4
+	// addresses, IPv6 /56 prefixes) among open connections.
+	Observers int
+}
+
+// addrBook is the address manager's state.
+type addrBook struct {
+	refresh sync.Mutex // serialises addrsChanged, so the last state wins
+
+	mu       sync.Mutex                // guards the rest; taken after n.hmu, never before
+	sources  map[string][]ma.Multiaddr // per source, as set
+	state    map[string]AddrState      // by binary address: checks' verdicts
+	observed map[*Conn]observation     // one per open connection
+	current  []ma.Multiaddr            // what we advertise now
+}
+
+// observation is what the peer of one connection said it sees us as.
+type observation struct {
+	addr  ma.Multiaddr
+	group string // the observer's IPv4 address or IPv6 /56
+}
+
+// SetAddrs replaces the addresses of source (a service's name, e.g.
+// "upnp") with addrs, as candidates until a reachability check confirms
+// them; nil removes the source. At most MaxAddrsPerSource addresses and
+// MaxAddrSources sources are kept: more fail with a LimitError.
+func (n *Node) SetAddrs(source string, addrs []ma.Multiaddr) error {
+	if source == SourceListen || source == SourceObserved || source == SourceConfig {
+		return fmt.Errorf("set addrs: source %q is the node's own", source)
+	}
+	if len(addrs) > MaxAddrsPerSource {
+		return &LimitError{Limit: "MaxAddrsPerSource", Value: MaxAddrsPerSource, Where: fmt.Sprintf("%d addresses from %s", len(addrs), source)}
+	}
+	b := &n.addrs
+	b.mu.Lock()
+	_, known := b.sources[source]
+	if len(addrs) == 0 {
+		delete(b.sources, source)
+	} else if !known && len(b.sources) >= MaxAddrSources {
+		b.mu.Unlock()
+		return &LimitError{Limit: "MaxAddrSources", Value: MaxAddrSources, Where: "addresses from " + source}
+	} else {
+		b.sources[source] = dedupAddrs(addrs)
+	}
+	b.mu.Unlock()
+	n.addrsChanged()
+	return nil
+}
+
+// SetAddrState records a reachability check's verdict on one of our
+// addresses: AddrConfirmed advertises it (whatever its source),
+// AddrUnreachable or AddrCandidate withdraws a confirmation.
+func (n *Node) SetAddrState(a ma.Multiaddr, s AddrState) {
+	b := &n.addrs
+	b.mu.Lock()
+	if s == AddrCandidate {
+		delete(b.state, string(a.Bytes()))
+	} else if len(b.state) < MaxAddrSources*MaxAddrsPerSource || b.state[string(a.Bytes())] != 0 {
+		b.state[string(a.Bytes())] = s
+	}
+	b.mu.Unlock()
+	n.addrsChanged()
+}
+
+// AddrEntries lists every address the node knows of its own, with its
+// state and sources, sorted by address.
+func (n *Node) AddrEntries() []AddrEntry {
+	listen := n.resolvedListenAddrs()
+	b := &n.addrs
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	byAddr := map[string]*AddrEntry{}
+	add := func(src string, a ma.Multiaddr, st AddrState) {
+		k := string(a.Bytes())
+		e := byAddr[k]
+		if e == nil {
+			e = &AddrEntry{Addr: a, State: st}
+			byAddr[k] = e
+		}
+		if !slices.Contains(e.Sources, src) {
+			e.Sources = append(e.Sources, src)
+		}
+		if st == AddrConfigured {
+			e.State = st
+		}
+	}
+	for _, a := range listen {
+		add(SourceListen, a, AddrConfigured)
+	}
+	for _, a := range n.cfg.AppendAnnounceAddrs {
+		add(SourceConfig, a, AddrConfigured)
+	}
+	for _, a := range n.cfg.AnnounceAddrs {
+		add(SourceConfig, a, AddrConfigured)
+	}
+	for _, o := range b.observedLocked() {
+		if o.Observers >= ObservedThreshold {
+			add(SourceObserved, o.Addr, AddrCandidate)
+		}
+	}
+	for src, as := range b.sources {
+		for _, a := range as {
+			add(src, a, AddrCandidate)
+		}
+	}
+	out := make([]AddrEntry, 0, len(byAddr))
+	for k, e := range byAddr {
+		if st, ok := b.state[k]; ok && e.State != AddrConfigured {
+			e.State = st
+		}
+		slices.Sort(e.Sources)
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(x, y AddrEntry) int { return bytes.Compare(x.Addr.Bytes(), y.Addr.Bytes()) })
+	return out
+}
+
+// Addrs are the addresses the node advertises (in identify and its
+// signed peer record): the listen addresses with unspecified IPs
+// resolved to the interfaces' (replaced by Config.AnnounceAddrs when that
+// is set), Config.AppendAnnounceAddrs, and every address a reachability
+// check confirmed, less those Config.NoAnnounceAddrs filters out.
+func (n *Node) Addrs() []ma.Multiaddr {
+	n.addrs.mu.Lock()
+	cur := n.addrs.current
+	n.addrs.mu.Unlock()
+	if cur != nil {
+		return slices.Clone(cur)
+	}
+	return n.advertised()
+}
+
+// advertised builds what Addrs returns from the entries.
+func (n *Node) advertised() []ma.Multiaddr {
+	out := []ma.Multiaddr{}
+	for _, e := range n.AddrEntries() {
+		switch {
+		case e.State == AddrConfirmed:
+		case e.State != AddrConfigured:
+			continue
+		case len(n.cfg.AnnounceAddrs) > 0 && !slices.Contains(e.Sources, SourceConfig):
+			continue // Announce replaces the listen addresses
+		}
+		if n.noAnnounce(e.Addr) {
+			continue
+		}
+		out = append(out, e.Addr)
+	}
+	return out
+}
+
+// addrsChanged recomputes what we advertise after any source changed;
+// only when that changed does it re-sign the peer record, refresh and
+// push identify, and tell the hooks. Callers must not hold n.hmu.
+func (n *Node) addrsChanged() {
+	n.addrs.refresh.Lock()
+	defer n.addrs.refresh.Unlock()
+	addrs := n.advertised()
+	n.addrs.mu.Lock()
+	same := n.addrs.current != nil && slices.EqualFunc(n.addrs.current, addrs, ma.Multiaddr.Equal)
+	n.addrs.current = addrs
+	n.addrs.mu.Unlock()
+	if same {
+		return
+	}
+	n.refreshInfo(true)
+	n.hmu.Lock()
+	n.tellAddrs(slices.Clone(addrs))
+	n.hmu.Unlock()
+}
+
+// noAnnounce reports whether Config.NoAnnounceAddrs filters a out: an
+// exact address, or an /ipcidr range of its IP (as Kubo's NoAnnounce).
+func (n *Node) noAnnounce(a ma.Multiaddr) bool {
+	ip, hasIP := firstAddrIP(a)
+	for _, f := range n.cfg.NoAnnounceAddrs {
+		if f.Equal(a) {
+			return true
+		}
+		if p, ok := cidrFilter(f); ok && hasIP && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// cidrFilter reads /ip4/A/ipcidr/N (or ip6) as a prefix.
+func cidrFilter(f ma.Multiaddr) (netip.Prefix, bool) {
+	if len(f) != 2 || f[1].Protocol().Code != ma.P_IPCIDR {
+		return netip.Prefix{}, false
+	}
+	ip, ok := firstAddrIP(f[:1])
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	var bits int
+	if _, err := fmt.Sscan(f[1].Value(), &bits); err != nil {
+		return netip.Prefix{}, false
+	}
+	p, err := ip.Prefix(bits)
+	return p, err == nil
+}
+
+// firstAddrIP is the IP an address starts with.
+func firstAddrIP(a ma.Multiaddr) (netip.Addr, bool) {
+	if len(a) == 0 {
+		return netip.Addr{}, false
+	}
+	switch a[0].Protocol().Code {
+	case ma.P_IP4, ma.P_IP6:
+		ip, err := netip.ParseAddr(a[0].Value())
+		return ip.Unmap(), err == nil
+	}
+	return netip.Addr{}, false
+}
+
+// observe records what the peer of c says our address is, if it is an
+// address of the kind c runs on (a TCP connection's observer cannot tell
+// us a QUIC address). It runs with n.hmu held while c is open, so that
+// forget, at its close, comes after; the caller then runs addrsChanged.
+func (n *Node) observe(c *Conn, addr ma.Multiaddr) bool {
+	if addr == nil || !sameShape(addr, c.LocalMultiaddr()) {
+		return false
+	}
+	group, ok := observerGroup(c.RemoteMultiaddr())
+	if !ok {
+		return false
+	}
+	n.addrs.mu.Lock()
+	defer n.addrs.mu.Unlock()
+	n.addrs.observed[c] = observation{addr: addr, group: group}
+	return true
+}
+
+// forget drops the observation of a closed connection (n.hmu held); the
+// caller runs addrsChanged if it had one.
+func (n *Node) forget(c *Conn) bool {
+	n.addrs.mu.Lock()
+	defer n.addrs.mu.Unlock()
+	_, had := n.addrs.observed[c]
+	delete(n.addrs.observed, c)
+	return had
+}
+
+// ObservedAddrs lists the addresses peers on open connections observed
+// for us, most observers first: hole punching may try them at once;
+// those with at least ObservedThreshold observers are candidates for
+// reachability checks.
+func (n *Node) ObservedAddrs() []ObservedAddr {
+	n.addrs.mu.Lock()
+	defer n.addrs.mu.Unlock()
+	return n.addrs.observedLocked()
+}
+
+func (b *addrBook) observedLocked() []ObservedAddr {
+	groups := map[string]map[string]bool{} // address → observer groups
+	addrs := map[string]ma.Multiaddr{}
+	for _, o := range b.observed {
+		k := string(o.addr.Bytes())
+		if groups[k] == nil {
+			groups[k] = map[string]bool{}
+			addrs[k] = o.addr
+		}
+		groups[k][o.group] = true
+	}
+	out := make([]ObservedAddr, 0, len(groups))
+	for k, g := range groups {
+		out = append(out, ObservedAddr{Addr: addrs[k], Observers: len(g)})
+	}
+	slices.SortFunc(out, func(x, y ObservedAddr) int {
+		if x.Observers != y.Observers {
+			return y.Observers - x.Observers
+		}
+		return bytes.Compare(x.Addr.Bytes(), y.Addr.Bytes())
+	})
+	return out
+}
+
+// sameShape reports whether two addresses have the same protocols after
+// the IP (tcp, udp/quic-v1, ...) and IPs of the same family.
+func sameShape(a, b ma.Multiaddr) bool {
+	if len(a) != len(b) || len(a) < 2 {
+		return false
+	}
+	for i := range a {
+		if a[i].Protocol().Code != b[i].Protocol().Code {
+			return false
+		}
+	}
+	return true
+}
+
+// observerGroup is the observer's IPv4 address or IPv6 /56, so that many
+// addresses of one network count once.
+func observerGroup(remote ma.Multiaddr) (string, bool) {
+	ip, ok := firstAddrIP(remote)
+	if !ok {
+		return "", false
+	}
+	if ip.Is4() {
+		return ip.String(), true
+	}
+	p, err := ip.Prefix(56)
+	if err != nil {
+		return "", false
+	}
+	return p.String(), true
+}
+
+func dedupAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if k := string(a.Bytes()); !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
