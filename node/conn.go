@@ -1,7 +1,10 @@
 package node
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -203,7 +206,11 @@ func (n *Node) serveStream(c *Conn, s transport.Stream) {
 	defer n.wg.Done()
 	defer c.streams.Add(-1)
 	s.SetDeadline(time.Now().Add(n.cfg.NegotiationTimeout))
-	proto, err := wire.Negotiate(s, *n.protos.Load(), nil)
+	var match func(string) bool // every protocol served
+	if c.Limited() {
+		match = n.servesOnLimited
+	}
+	proto, err := wire.Negotiate(s, *n.protos.Load(), match)
 	if err != nil {
 		s.Reset()
 		n.log.Debug("inbound stream negotiation failed", "peer", c.RemotePeer(), "err", err)
@@ -254,12 +261,25 @@ func (n *Node) removeConn(c *Conn) {
 	n.emit(Event{Kind: EventDisconnected, Peer: id, Conn: c})
 }
 
-// connTo returns the oldest open connection to id, or nil.
+// connTo returns the connection to use for new streams to id, or nil:
+// the oldest open direct one, else the oldest open limited one.
 func (n *Node) connTo(id peer.ID) *Conn {
+	if c := n.openConn(id, false); c != nil {
+		return c
+	}
+	return n.openConn(id, true)
+}
+
+// hasDirect reports whether id has an open connection that is not limited.
+func (n *Node) hasDirect(id peer.ID) bool { return n.openConn(id, false) != nil }
+
+// openConn returns the oldest open connection to id that is limited or
+// not, or nil.
+func (n *Node) openConn(id peer.ID, limited bool) *Conn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, c := range n.conns[id] {
-		if c.closing.Load() {
+		if c.closing.Load() || c.Limited() != limited {
 			continue
 		}
 		select {
@@ -269,4 +289,39 @@ func (n *Node) connTo(id peer.ID) *Conn {
 		}
 	}
 	return nil
+}
+
+// Limited reports whether the connection is limited (relayed): streams
+// go on it only when asked for (AllowLimited) or served by a handler
+// registered with SetLimitedHandler.
+func (c *Conn) Limited() bool { return c.tc.State().Limit.Limited }
+
+// UpgradeConn secures and muxes an established raw connection, in the
+// role given (initiator: the multistream and security dialer, as DCUtR
+// assigns it after a simultaneous open), checks that the peer is remote,
+// and adds it as one of the node's connections. On failure raw is
+// closed and nothing is left behind.
+func (n *Node) UpgradeConn(ctx context.Context, raw net.Conn, remote peer.ID, initiator bool) (*Conn, error) {
+	local, lerr := ma.FromNetAddr(raw.LocalAddr())
+	rem, rerr := ma.FromNetAddr(raw.RemoteAddr())
+	if err := errors.Join(lerr, rerr); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("upgrade connection: %w", err)
+	}
+	ep := transport.Endpoint{Transport: raw.LocalAddr().Network(), Local: local, Remote: rem}
+	var tc transport.Conn
+	var err error
+	if initiator {
+		tc, err = n.up.UpgradeOutbound(ctx, raw, remote, ep)
+	} else {
+		tc, err = n.up.UpgradeInbound(ctx, raw, ep)
+		if err == nil && tc.RemotePeer() != remote {
+			tc.Close()
+			err = fmt.Errorf("upgrade connection: peer is %s, want %s", tc.RemotePeer(), remote)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n.addConn(tc)
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -170,10 +171,15 @@ func (n *Node) trim(now time.Time) {
 	}
 	var cands []cand
 	for _, c := range conns {
-		if now.Sub(c.opened) < l.ConnGracePeriod || n.IsProtected(c.RemotePeer()) {
-			continue
+		switch {
+		case c.Limited() && n.hasDirect(c.RemotePeer()):
+			// A relayed duplicate of a direct connection goes first,
+			// whatever its age or the peer's protection.
+			cands = append(cands, cand{c, math.MinInt})
+		case now.Sub(c.opened) < l.ConnGracePeriod || n.IsProtected(c.RemotePeer()):
+		default:
+			cands = append(cands, cand{c, n.score(c, now)})
 		}
-		cands = append(cands, cand{c, n.score(c, now)})
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.score, b.score) })
 	for _, cd := range cands[:min(excess, len(cands))] {

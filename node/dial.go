@@ -24,6 +24,12 @@ type backoff struct {
 	failures int
 }
 
+// dialKey names a dial: to a peer, direct only (ForceDirect) or not.
+type dialKey struct {
+	id     peer.ID
+	direct bool
+}
+
 // dialCall is a dial in progress; concurrent Connects to one peer share it.
 type dialCall struct {
 	done chan struct{}
@@ -46,24 +52,26 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 			n.peerstoreFull(id)
 		}
 	}
-	if c := n.connTo(id); c != nil {
+	direct := ctxFlag(ctx, forceDirectKey)
+	if c := n.connTo(id); c != nil && (!direct || !c.Limited()) {
 		return c, nil
 	}
+	key := dialKey{id, direct}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
 		return nil, ErrClosed
 	}
-	call, ok := n.dials[id]
+	call, ok := n.dials[key]
 	if !ok {
 		if b, ok := n.backoff[id]; ok && time.Now().Before(b.until) && len(addrs) == 0 {
 			n.mu.Unlock()
 			return nil, fmt.Errorf("connect %s: %w until %s (%d failures)", id, ErrDialBackoff, b.until.Format(time.TimeOnly), b.failures)
 		}
 		call = &dialCall{done: make(chan struct{})}
-		n.dials[id] = call
+		n.dials[key] = call
 		n.wg.Add(1)
-		go n.dial(id, call)
+		go n.dial(key, call)
 	}
 	n.mu.Unlock()
 	select {
@@ -76,11 +84,12 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 
 // dial runs one dialCall; it is owned by the node, not by the caller who
 // started it, so a caller giving up does not abort it for the others.
-func (n *Node) dial(id peer.ID, call *dialCall) {
+func (n *Node) dial(key dialKey, call *dialCall) {
 	defer n.wg.Done()
-	c, err := n.dialAddrs(id)
+	id := key.id
+	c, err := n.dialAddrs(id, key.direct)
 	n.mu.Lock()
-	delete(n.dials, id)
+	delete(n.dials, key)
 	if err != nil {
 		b := n.backoff[id]
 		b.failures++
@@ -171,14 +180,18 @@ type dialTarget struct {
 // after a head start (happy eyeballs, as go-libp2p's dial ranker: QUIC
 // connects in one round trip fewer and is what a Kubo peer ends up
 // using), relayed addresses last.
-func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr) []dialTarget {
+func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, direct bool) []dialTarget {
 	var targets []dialTarget
 	for _, a := range addrs {
 		t := n.transportFor(a)
 		if t == nil || !n.addrUsable(id, a) {
 			continue
 		}
-		targets = append(targets, dialTarget{addr: a, t: t, class: dialClass(t, a)})
+		class := dialClass(t, a)
+		if direct && class == transport.DialRelay {
+			continue
+		}
+		targets = append(targets, dialTarget{addr: a, t: t, class: class})
 	}
 	return planClasses(targets, n.cfg.TCPHeadStart)
 }
@@ -186,9 +199,9 @@ func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr) []dialTarget {
 // dialAddrs dials the known addresses of id, DialConcurrency at a time,
 // in the order and with the delays of planDials; the first connection
 // wins and the others are cancelled or closed.
-func (n *Node) dialAddrs(id peer.ID) (*Conn, error) {
+func (n *Node) dialAddrs(id peer.ID, direct bool) (*Conn, error) {
 	addrs := n.store.Addrs(id)
-	targets := n.planDials(id, addrs)
+	targets := n.planDials(id, addrs, direct)
 	if len(targets) == 0 {
 		if len(addrs) > 0 && len(n.planDialsIgnoringBackoff(addrs)) > 0 {
 			return nil, fmt.Errorf("connect %s: every address is in %w after failing", id, ErrDialBackoff)

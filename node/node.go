@@ -65,7 +65,8 @@ type Node struct {
 	conns       map[peer.ID][]*Conn
 	inbound     int
 	handlers    map[string]Handler
-	dials       map[peer.ID]*dialCall
+	onLimited   map[string]bool // protocols also served on limited connections
+	dials       map[dialKey]*dialCall
 	backoff     map[peer.ID]backoff
 	addrBackoff map[string]backoff // by peer ID + binary multiaddr
 	subs        map[*Subscription]struct{}
@@ -133,7 +134,8 @@ func New(cfg Config) (*Node, error) {
 		cancel:      cancel,
 		conns:       make(map[peer.ID][]*Conn),
 		handlers:    make(map[string]Handler),
-		dials:       make(map[peer.ID]*dialCall),
+		onLimited:   make(map[string]bool),
+		dials:       make(map[dialKey]*dialCall),
 		backoff:     make(map[peer.ID]backoff),
 		addrBackoff: make(map[string]backoff),
 		subs:        make(map[*Subscription]struct{}),
@@ -158,9 +160,12 @@ func New(cfg Config) (*Node, error) {
 			n.transports = append(n.transports, t)
 		}
 	}
-	n.handlers[identify.ID] = n.serveIdentify
-	n.handlers[identify.PushID] = n.handlePush
-	n.handlers[ping.ID] = n.servePing
+	// Identify and ping are small and serve every connection: hole
+	// punching needs identify over the relayed one.
+	for proto, h := range map[string]Handler{identify.ID: n.serveIdentify, identify.PushID: n.handlePush, ping.ID: n.servePing} {
+		n.handlers[proto] = h
+		n.onLimited[proto] = true
+	}
 	n.protocolsChanged()
 	n.wg.Add(1)
 	go n.maintainLoop()
@@ -307,11 +312,24 @@ func (n *Node) resolvedListenAddrs() []ma.Multiaddr {
 	return out
 }
 
-// SetHandler serves protocol proto with h; connected peers learn of it by
-// identify push.
-func (n *Node) SetHandler(proto string, h Handler) {
+// SetHandler serves protocol proto with h on direct connections;
+// connected peers learn of it by identify push. On limited (relayed)
+// connections the protocol is refused, as most protocols would soon hit
+// a relay's limits; SetLimitedHandler serves it there too.
+func (n *Node) SetHandler(proto string, h Handler) { n.setHandler(proto, h, false) }
+
+// SetLimitedHandler is SetHandler for a protocol that is also served on
+// limited (relayed) connections, such as hole punching.
+func (n *Node) SetLimitedHandler(proto string, h Handler) { n.setHandler(proto, h, true) }
+
+func (n *Node) setHandler(proto string, h Handler, limited bool) {
 	n.mu.Lock()
 	n.handlers[proto] = h
+	if limited {
+		n.onLimited[proto] = true
+	} else {
+		delete(n.onLimited, proto)
+	}
 	n.mu.Unlock()
 	n.protocolsChanged()
 }
@@ -320,8 +338,28 @@ func (n *Node) SetHandler(proto string, h Handler) {
 func (n *Node) RemoveHandler(proto string) {
 	n.mu.Lock()
 	delete(n.handlers, proto)
+	delete(n.onLimited, proto)
 	n.mu.Unlock()
 	n.protocolsChanged()
+}
+
+// servesOnLimited reports whether proto is served on limited connections.
+func (n *Node) servesOnLimited(proto string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.onLimited[proto] && n.handlers[proto] != nil
+}
+
+// SendPacket sends b as one datagram to addr from the socket our
+// transport for addr listens on (hole punching), if that transport can
+// (transport.PacketSender: QUIC can).
+func (n *Node) SendPacket(addr ma.Multiaddr, b []byte) error {
+	t := n.transportFor(addr)
+	ps, ok := t.(transport.PacketSender)
+	if !ok {
+		return fmt.Errorf("send packet to %s: no transport for it sends raw packets", addr)
+	}
+	return ps.SendPacket(addr, b)
 }
 
 // Protocols lists the protocols the node serves, sorted.
@@ -409,9 +447,11 @@ func (n *Node) closeTransports() {
 func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
 
 // Ping measures the round-trip time to a peer with /ipfs/ping/1.0.0,
-// connecting if needed, and records it in the peerstore.
+// connecting if needed (a limited connection will do), and records it in
+// the peerstore.
 func (n *Node) Ping(ctx context.Context, id peer.ID) (time.Duration, error) {
-	s, err := n.NewStream(ctx, id, ping.ID)
+	// A ping is small enough for any relay's limits.
+	s, err := n.NewStream(AllowLimited(ctx), id, ping.ID)
 	if err != nil {
 		return 0, err
 	}

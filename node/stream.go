@@ -107,9 +107,45 @@ func (n *Node) NewStream(ctx context.Context, id peer.ID, protos ...string) (*St
 	return n.NewStreamOn(ctx, c, protos...)
 }
 
-// NewStreamOn opens a stream on connection c; see NewStream.
+// ErrLimitedConn is wrapped by the error of NewStream when the only
+// connection to the peer is limited (relayed) and the context does not
+// allow it (AllowLimited).
+var ErrLimitedConn = errors.New("connection is limited")
+
+type ctxKey int
+
+const (
+	allowLimitedKey ctxKey = iota
+	forceDirectKey
+)
+
+// AllowLimited returns a context under which NewStream and NewStreamOn
+// may use a limited (relayed) connection, as go-libp2p's
+// network.WithAllowLimitedConn: for protocols whose traffic is small and
+// short enough for a relay's limits (hole punching, identify).
+func AllowLimited(ctx context.Context) context.Context {
+	return context.WithValue(ctx, allowLimitedKey, true)
+}
+
+// ForceDirect returns a context under which Connect dials a direct
+// connection even when the peer is connected through a limited one (as
+// go-libp2p's network.WithForceDirectDial), and skips relayed addresses.
+func ForceDirect(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forceDirectKey, true)
+}
+
+func ctxFlag(ctx context.Context, k ctxKey) bool {
+	v, _ := ctx.Value(k).(bool)
+	return v
+}
+
+// NewStreamOn opens a stream on connection c; see NewStream. A limited
+// connection is refused unless ctx allows it (AllowLimited).
 func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Stream, error) {
 	id := c.RemotePeer()
+	if c.Limited() && !ctxFlag(ctx, allowLimitedKey) {
+		return nil, fmt.Errorf("new stream to %s: %w (use AllowLimited)", id, ErrLimitedConn)
+	}
 	// There is no waiting for identify (go-libp2p waits): proposing the
 	// protocols costs one round trip, no more than identify's answer
 	// would, and none of identify's work (record signatures, peerstore

@@ -107,6 +107,28 @@ type ConnState struct {
 	EarlyMuxer bool
 	// Outbound is true when we dialed.
 	Outbound bool
+	// Limit is set on a limited connection (relayed), which the node
+	// opens streams on only when asked to.
+	Limit ConnLimit
+}
+
+// ConnLimit says whether a connection is limited, as a relayed one is
+// (circuit relay v2: the relay ends it after a time or an amount of
+// data), and by what.
+type ConnLimit struct {
+	// Limited is true for a limited connection.
+	Limited bool
+	// Duration and Data are the relay's limits; 0 when it sets none.
+	Duration time.Duration
+	Data     int64
+}
+
+// PacketSender is an optional capability of a UDP-based Transport: a
+// raw datagram sent from the socket that a dial to the same address
+// would use, so that a NAT in front of us opens the mapping a peer will
+// reach us through (hole punching sends such packets).
+type PacketSender interface {
+	SendPacket(to ma.Multiaddr, b []byte) error
 }
 
 // Stream is one bidirectional stream of a Conn.

@@ -137,6 +137,8 @@ type Endpoint struct {
 	Transport string
 	// Local and Remote are the multiaddrs of the two ends.
 	Local, Remote ma.Multiaddr
+	// Limit marks a limited connection (a relayed one), in ConnState.
+	Limit ConnLimit
 }
 
 // errRefused marks an optimistic security proposal the peer refused; the
@@ -273,6 +275,7 @@ func (u *Upgrader) upgrade(ctx context.Context, raw net.Conn, outbound, optimist
 			Muxer:      mux.ID,
 			EarlyMuxer: early,
 			Outbound:   outbound,
+			Limit:      ep.Limit,
 		},
 	}, nil
 }

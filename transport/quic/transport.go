@@ -234,6 +234,27 @@ func (t *Transport) CanDial(addr ma.Multiaddr) bool {
 // one round trip fewer than TCP.
 func (t *Transport) DialClass(ma.Multiaddr) transport.DialClass { return transport.DialFirst }
 
+// SendPacket sends b as one UDP datagram to the IP and UDP port of to
+// (a QUIC address) from the listening socket a dial to it would use:
+// what hole punching sends so that our NAT maps that socket's port for
+// the peer (transport.PacketSender).
+func (t *Transport) SendPacket(to ma.Multiaddr, b []byte) error {
+	raddr, err := udpAddrOf(transport.StripP2P(to))
+	if err != nil {
+		return fmt.Errorf("quic: send packet: %w", err)
+	}
+	t.mu.Lock()
+	s := t.listenerForLocked(raddr, famOf(raddr.IP))
+	t.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("quic: send packet to %s: no listening socket to send from", to)
+	}
+	if _, err := s.qt.WriteTo(b, raddr); err != nil {
+		return fmt.Errorf("quic: send packet to %s: %w", to, err)
+	}
+	return nil
+}
+
 // isQUIC reports whether addr is exactly an IP address, a UDP port and
 // quic-v1.
 func isQUIC(addr ma.Multiaddr) bool {
