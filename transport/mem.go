@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -11,28 +12,24 @@ import (
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
-// MemNetwork is an in-process network for tests and simulations: nodes
-// listen on /memory/<n> and dial each other through synchronous pipes. It
-// has no global state; nodes that should reach each other share one.
-type MemNetwork struct {
-	mu        sync.Mutex
-	next      uint64
-	listeners map[uint64]*memRawListener
-}
-
-// NewMemNetwork returns an empty network.
-func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{listeners: make(map[uint64]*memRawListener)}
-}
-
 // Mem is a transport on a MemNetwork, with connections upgraded as on TCP.
 type Mem struct {
-	net *MemNetwork
-	up  *Upgrader
+	host *MemHost
+	up   *Upgrader
 }
 
-// NewMem returns a transport on network n.
-func NewMem(n *MemNetwork, up *Upgrader) *Mem { return &Mem{net: n, up: up} }
+// NewMem returns a transport on network n: on n's host if n is a host's
+// view (MemHost.Network), else on a new public host of its own.
+func NewMem(n *MemNetwork, up *Upgrader) *Mem {
+	h := n.host
+	if h == nil {
+		h = n.w.newHost(nil, false)
+	}
+	return &Mem{host: h, up: up}
+}
+
+// Host is the host the transport listens and dials on.
+func (t *Mem) Host() *MemHost { return t.host }
 
 // memAddr is the net.Addr of one end of a memory connection.
 type memAddr uint64
@@ -48,8 +45,8 @@ func memMultiaddr(a net.Addr) (ma.Multiaddr, error) {
 	return ma.NewMultiaddr(m.String())
 }
 
-// memPort extracts n from exactly /memory/<n>.
-func memPort(addr ma.Multiaddr) (uint64, bool) {
+// parseMemAddr extracts n from exactly /memory/<n>.
+func parseMemAddr(addr ma.Multiaddr) (uint64, bool) {
 	if len(addr) != 1 || addr[0].Protocol().Code != ma.P_MEMORY {
 		return 0, false
 	}
@@ -59,59 +56,37 @@ func memPort(addr ma.Multiaddr) (uint64, bool) {
 
 // CanDial implements Transport.
 func (t *Mem) CanDial(addr ma.Multiaddr) bool {
-	_, ok := memPort(StripP2P(addr))
+	_, ok := parseMemAddr(StripP2P(addr))
 	return ok
 }
 
 // Dial implements Transport.
 func (t *Mem) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (Conn, error) {
 	addr = StripP2P(addr)
-	port, ok := memPort(addr)
+	to, ok := parseMemAddr(addr)
 	if !ok {
 		return nil, fmt.Errorf("memory: cannot dial %s", addr)
 	}
 	return t.up.Dial(ctx, remote, func(ctx context.Context) (net.Conn, Endpoint, error) {
-		t.net.mu.Lock()
-		l := t.net.listeners[port]
-		t.net.next++
-		local := memAddr(t.net.next)
-		t.net.mu.Unlock()
-		if l == nil {
-			return nil, Endpoint{}, fmt.Errorf("memory dial %s: connection refused", addr)
+		p, err := t.host.dial(ctx, 0, to)
+		if err != nil {
+			return nil, Endpoint{}, fmt.Errorf("memory dial %s: %w", addr, err)
 		}
-		a, b := newPipe()
-		server := &memConn{Conn: b, local: memAddr(port), remote: local}
-		select {
-		case l.ch <- server:
-		case <-l.done:
-			return nil, Endpoint{}, fmt.Errorf("memory dial %s: connection refused", addr)
-		case <-ctx.Done():
-			return nil, Endpoint{}, fmt.Errorf("memory dial %s: %w", addr, ctx.Err())
+		laddr, err := memMultiaddr(p.LocalAddr())
+		if err != nil {
+			p.Close()
+			return nil, Endpoint{}, err
 		}
-		laddr, _ := memMultiaddr(local)
-		client := &memConn{Conn: a, local: local, remote: memAddr(port)}
-		return client, Endpoint{Transport: "memory", Local: laddr, Remote: addr}, nil
+		return p, Endpoint{Transport: "memory", Local: laddr, Remote: addr}, nil
 	})
 }
 
 // Listen implements Transport; /memory/0 picks a free address.
 func (t *Mem) Listen(addr ma.Multiaddr) (Listener, error) {
-	port, ok := memPort(addr)
-	if !ok {
-		return nil, fmt.Errorf("memory: cannot listen on %s", addr)
+	raw, err := t.host.listen(addr)
+	if err != nil {
+		return nil, err
 	}
-	t.net.mu.Lock()
-	if port == 0 {
-		t.net.next++
-		port = t.net.next
-	}
-	if t.net.listeners[port] != nil {
-		t.net.mu.Unlock()
-		return nil, fmt.Errorf("memory listen %s: address in use", addr)
-	}
-	raw := &memRawListener{net: t.net, port: port, ch: make(chan net.Conn), done: make(chan struct{})}
-	t.net.listeners[port] = raw
-	t.net.mu.Unlock()
 	l, err := t.up.Listen(raw, "memory", memMultiaddr)
 	if err != nil {
 		raw.Close()
@@ -120,17 +95,9 @@ func (t *Mem) Listen(addr ma.Multiaddr) (Listener, error) {
 	return l, nil
 }
 
-type memConn struct {
-	net.Conn
-	local, remote memAddr
-}
-
-func (c *memConn) LocalAddr() net.Addr  { return c.local }
-func (c *memConn) RemoteAddr() net.Addr { return c.remote }
-
-// memRawListener is the net.Listener side of a memory address.
+// memRawListener is the net.Listener side of a memory endpoint.
 type memRawListener struct {
-	net  *MemNetwork
+	host *MemHost
 	port uint64
 	ch   chan net.Conn
 	done chan struct{}
@@ -148,9 +115,15 @@ func (l *memRawListener) Accept() (net.Conn, error) {
 
 func (l *memRawListener) Close() error {
 	l.once.Do(func() {
-		l.net.mu.Lock()
-		delete(l.net.listeners, l.port)
-		l.net.mu.Unlock()
+		w := l.host.w
+		w.mu.Lock()
+		if p := w.ports[l.port]; p != nil && p.ln == l {
+			delete(w.ports, l.port)
+		}
+		if i := slices.Index(l.host.listens, l.port); i >= 0 {
+			l.host.listens = slices.Delete(l.host.listens, i, i+1)
+		}
+		w.mu.Unlock()
 		close(l.done)
 	})
 	return nil
