@@ -87,13 +87,22 @@ type addrBook struct {
 	sources  map[string][]ma.Multiaddr // per source, as set
 	state    map[string]AddrState      // by binary address: checks' verdicts
 	observed map[*Conn]observation     // one per open connection
+	byAddr   map[string]*observedCount // the observations by address
 	current  []ma.Multiaddr            // what we advertise now
 }
 
 // observation is what the peer of one connection said it sees us as.
 type observation struct {
-	addr  ma.Multiaddr
+	key   string // the address, binary
 	group string // the observer's IPv4 address or IPv6 /56
+}
+
+// observedCount counts one observed address's observers, kept up to
+// date as connections come and go so that no change costs a pass over
+// every connection.
+type observedCount struct {
+	addr   ma.Multiaddr
+	groups map[string]int // observer group → connections observing
 }
 
 // SetAddrs replaces the addresses of source (a service's name, e.g.
@@ -293,7 +302,8 @@ func firstAddrIP(a ma.Multiaddr) (netip.Addr, bool) {
 // observe records what the peer of c says our address is, if it is an
 // address of the kind c runs on (a TCP connection's observer cannot tell
 // us a QUIC address). It runs with n.hmu held while c is open, so that
-// forget, at its close, comes after; the caller then runs addrsChanged.
+// forget, at its close, comes after. It reports whether an address
+// crossed the candidate threshold; the caller then runs addrsChanged.
 func (n *Node) observe(c *Conn, addr ma.Multiaddr) bool {
 	if addr == nil || !sameShape(addr, c.LocalMultiaddr()) {
 		return false
@@ -302,20 +312,47 @@ func (n *Node) observe(c *Conn, addr ma.Multiaddr) bool {
 	if !ok {
 		return false
 	}
-	n.addrs.mu.Lock()
-	defer n.addrs.mu.Unlock()
-	n.addrs.observed[c] = observation{addr: addr, group: group}
-	return true
+	b := &n.addrs
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	crossed := b.dropLocked(c) // a push may change what the peer observes
+	o := observation{key: string(addr.Bytes()), group: group}
+	oc := b.byAddr[o.key]
+	if oc == nil {
+		oc = &observedCount{addr: addr, groups: map[string]int{}}
+		b.byAddr[o.key] = oc
+	}
+	oc.groups[group]++
+	b.observed[c] = o
+	return crossed || (oc.groups[group] == 1 && len(oc.groups) == ObservedThreshold)
 }
 
-// forget drops the observation of a closed connection (n.hmu held); the
-// caller runs addrsChanged if it had one.
+// forget drops the observation of a closed connection (n.hmu held); it
+// reports whether an address fell below the candidate threshold, and the
+// caller then runs addrsChanged.
 func (n *Node) forget(c *Conn) bool {
 	n.addrs.mu.Lock()
 	defer n.addrs.mu.Unlock()
-	_, had := n.addrs.observed[c]
-	delete(n.addrs.observed, c)
-	return had
+	return n.addrs.dropLocked(c)
+}
+
+// dropLocked removes c's observation and reports whether its address
+// fell below the threshold.
+func (b *addrBook) dropLocked(c *Conn) bool {
+	o, ok := b.observed[c]
+	if !ok {
+		return false
+	}
+	delete(b.observed, c)
+	oc := b.byAddr[o.key]
+	if oc.groups[o.group]--; oc.groups[o.group] > 0 {
+		return false
+	}
+	delete(oc.groups, o.group)
+	if len(oc.groups) == 0 {
+		delete(b.byAddr, o.key)
+	}
+	return len(oc.groups) == ObservedThreshold-1
 }
 
 // ObservedAddrs lists the addresses peers on open connections observed
@@ -329,19 +366,9 @@ func (n *Node) ObservedAddrs() []ObservedAddr {
 }
 
 func (b *addrBook) observedLocked() []ObservedAddr {
-	groups := map[string]map[string]bool{} // address → observer groups
-	addrs := map[string]ma.Multiaddr{}
-	for _, o := range b.observed {
-		k := string(o.addr.Bytes())
-		if groups[k] == nil {
-			groups[k] = map[string]bool{}
-			addrs[k] = o.addr
-		}
-		groups[k][o.group] = true
-	}
-	out := make([]ObservedAddr, 0, len(groups))
-	for k, g := range groups {
-		out = append(out, ObservedAddr{Addr: addrs[k], Observers: len(g)})
+	out := make([]ObservedAddr, 0, len(b.byAddr))
+	for _, oc := range b.byAddr {
+		out = append(out, ObservedAddr{Addr: oc.addr, Observers: len(oc.groups)})
 	}
 	slices.SortFunc(out, func(x, y ObservedAddr) int {
 		if x.Observers != y.Observers {
