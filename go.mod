@@ -8,10 +8,8 @@ require (
 	github.com/hashicorp/yamux v0.1.2
 	github.com/quic-go/quic-go v0.60.0
 	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.49.0
 	golang.org/x/time v0.16.0
 )
 
-require (
-	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-)
+require golang.org/x/net v0.60.0 // indirect

@@ -272,11 +272,13 @@ func TestJSDialsMote(t *testing.T) {
 }
 
 // TestJSStockEchoEarlyFIN shows the js-libp2p behaviour that mote's lazy
-// streams work around (docs/INTEROP.md): a FIN sent right behind the
-// optimistic proposal and the data, as go-libp2p sends it, leaves js's
-// stock echo handler waiting forever: the echo comes back, the end of
-// the stream never does. TestJSEchoAfterIdentify runs the same handler
-// through mote's lazy streams, which hold the FIN until js has answered.
+// streams work around (docs/INTEROP.md): with a FIN sent right behind the
+// optimistic proposal and the data, as go-libp2p sends it, js's stock
+// echo handler mostly fails to end the stream cleanly: the echo comes
+// back and the end of the stream never does, or js resets it; only when
+// its loop happens to start before the FIN arrives does it end well.
+// TestJSEchoAfterIdentify runs the same handler through mote's lazy
+// streams, which hold the FIN until js has answered, and gets clean ends.
 func TestJSStockEchoEarlyFIN(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -296,27 +298,47 @@ func TestJSStockEchoEarlyFIN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := c.OpenStream(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// js opens its identify stream once its side of the connection is
+	// set up; streams that come earlier wait in a queue of js's own.
+	if is, err := c.AcceptStream(); err != nil {
+		t.Fatalf("js's identify stream: %v", err)
+	} else {
+		is.Reset()
 	}
-	defer s.Reset()
-	msg := bytes.Repeat([]byte{7}, 1024)
-	if _, err := s.Write(append(wire.AppendSelect(nil, JSStockEchoProtocol), msg...)); err != nil {
-		t.Fatal(err)
+	const runs = 3
+	hung, clean := 0, 0
+	for range runs {
+		s, err := c.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := bytes.Repeat([]byte{7}, 1024)
+		if _, err := s.Write(append(wire.AppendSelect(nil, JSStockEchoProtocol), msg...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		s.SetDeadline(time.Now().Add(2 * time.Second))
+		err = wire.ReadSelectResponse(s, JSStockEchoProtocol)
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(s)
+		}
+		s.Reset()
+		switch {
+		case err == nil && bytes.Equal(got, msg):
+			clean++ // the handler's loop started before the FIN arrived
+		case err == nil:
+			t.Errorf("js echoed %d of %d bytes", len(got), len(msg))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			hung++
+		default:
+			t.Logf("js reset the stream: %v", err)
+		}
 	}
-	if err := s.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	s.SetDeadline(time.Now().Add(3 * time.Second))
-	if err := wire.ReadSelectResponse(s, JSStockEchoProtocol); err != nil {
-		t.Fatalf("js's answer: %v", err)
-	}
-	got, err := io.ReadAll(s)
-	if !bytes.Equal(got, msg) {
-		t.Fatalf("js echoed %d of %d bytes (%v)", len(got), len(msg), err)
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("after the echo: %v; js-libp2p %s no longer hangs on an early FIN, so the FIN hold in transport/lazy.go may be unneeded", err, JSLibp2pVersion)
+	t.Logf("of %d streams, %d hung, %d ended cleanly, the others were reset", runs, hung, clean)
+	if clean == runs {
+		t.Errorf("js-libp2p %s ended every stream whose FIN came with the proposal cleanly: the FIN hold in transport/lazy.go may no longer be needed", JSLibp2pVersion)
 	}
 }
