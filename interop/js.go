@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +87,7 @@ func EnsureJS(ctx context.Context) (dir string, err error) {
 	if err := checkNodeVersion(ctx, node); err != nil {
 		return "", err
 	}
-	src, err := jsSourceDir(ctx)
+	src, err := sourceDir(ctx, "js", jsScript)
 	if err != nil {
 		return "", err
 	}
@@ -209,32 +208,6 @@ func checkJSInstall(dir string) error {
 		return fmt.Errorf("node_modules has js-libp2p %q, want %s", pkg.Version, JSLibp2pVersion)
 	}
 	return nil
-}
-
-// jsSourceDir locates interop/js, as kuboModuleDir locates interop/kubo.
-func jsSourceDir(ctx context.Context) (string, error) {
-	var tried []string
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		d := filepath.Join(filepath.Dir(file), "js")
-		if fileExists(filepath.Join(d, jsScript)) {
-			return d, nil
-		}
-		tried = append(tried, d)
-	}
-	cmd := exec.CommandContext(ctx, goBinary(), "list", "-m", "-f", "{{.Dir}}")
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.Output(); err == nil {
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			d := filepath.Join(strings.TrimSpace(line), "interop", "js")
-			if fileExists(filepath.Join(d, jsScript)) {
-				return d, nil
-			}
-			tried = append(tried, d)
-		}
-	} else {
-		tried = append(tried, fmt.Sprintf("`go list -m` failed: %v", err))
-	}
-	return "", fmt.Errorf("interop: cannot locate interop/js (tried %s)", strings.Join(tried, ", "))
 }
 
 // writeFileIfChanged replaces path with data (atomically, by rename)

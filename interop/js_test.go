@@ -47,37 +47,16 @@ func serveEcho(n *node.Node) {
 }
 
 // echoOnce writes size random bytes on s, closes the write side and checks
-// that the same bytes come back before EOF.
+// that the same bytes come back before EOF (echoCheck).
 func echoOnce(s *node.Stream, size int) error {
 	s.SetDeadline(time.Now().Add(20 * time.Second))
 	sent := make([]byte, size)
 	rand.Read(sent)
-	werr := make(chan error, 1)
-	go func() { // write while reading: the echo can fill the windows
-		if _, err := s.Write(sent); err != nil {
-			werr <- fmt.Errorf("write: %w", err)
-			return
-		}
-		if err := s.CloseWrite(); err != nil {
-			werr <- fmt.Errorf("close write: %w", err)
-			return
-		}
-		werr <- nil
-	}()
-	got, rerr := io.ReadAll(s)
-	if err := <-werr; err != nil {
+	if err := echoCheck(s, s.CloseWrite, sent); err != nil {
 		s.Reset()
 		return err
 	}
-	if rerr != nil {
-		s.Reset()
-		return fmt.Errorf("read after %d of %d bytes: %w", len(got), size, rerr)
-	}
-	s.Close()
-	if !bytes.Equal(got, sent) {
-		return fmt.Errorf("echo of %d bytes differs from the %d sent", len(got), size)
-	}
-	return nil
+	return s.Close()
 }
 
 // checkJSInPeerstore checks what mote learned about the js peer by identify.

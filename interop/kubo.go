@@ -193,24 +193,27 @@ func verifyKubo(ctx context.Context, path string) (string, error) {
 }
 
 // kuboModuleDir locates interop/kubo (the separate module pinning Kubo).
-func kuboModuleDir(ctx context.Context) (string, error) {
+func kuboModuleDir(ctx context.Context) (string, error) { return sourceDir(ctx, "kubo", "go.mod") }
+
+// sourceDir locates interop/<sub> in the source tree by a file it holds:
+// next to this source file (unless built with -trimpath), else under the
+// main module's root as the go command reports it (under `go test` the
+// working directory is inside the main module).
+func sourceDir(ctx context.Context, sub, marker string) (string, error) {
 	var tried []string
-	// 1. Relative to this source file (works unless built with -trimpath).
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		d := filepath.Join(filepath.Dir(file), "kubo")
-		if fileExists(filepath.Join(d, "go.mod")) {
+		d := filepath.Join(filepath.Dir(file), sub)
+		if fileExists(filepath.Join(d, marker)) {
 			return d, nil
 		}
 		tried = append(tried, d)
 	}
-	// 2. The main module root as reported by the go command (cwd is the
-	// package directory under `go test`, which is inside the main module).
 	cmd := exec.CommandContext(ctx, goBinary(), "list", "-m", "-f", "{{.Dir}}")
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	if out, err := cmd.Output(); err == nil {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			d := filepath.Join(strings.TrimSpace(line), "interop", "kubo")
-			if fileExists(filepath.Join(d, "go.mod")) {
+			d := filepath.Join(strings.TrimSpace(line), "interop", sub)
+			if fileExists(filepath.Join(d, marker)) {
 				return d, nil
 			}
 			tried = append(tried, d)
@@ -218,7 +221,7 @@ func kuboModuleDir(ctx context.Context) (string, error) {
 	} else {
 		tried = append(tried, fmt.Sprintf("`go list -m` failed: %v", err))
 	}
-	return "", fmt.Errorf("interop: cannot locate the interop/kubo module (tried %s)", strings.Join(tried, ", "))
+	return "", fmt.Errorf("interop: cannot locate interop/%s (tried %s)", sub, strings.Join(tried, ", "))
 }
 
 func goBinary() string {
