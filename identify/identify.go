@@ -9,6 +9,7 @@ import (
 
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/wire/multiaddr"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // Bounds on the strings kept from a peer. A whole message is already capped
@@ -86,7 +87,7 @@ func Build(info *Info, observed multiaddr.Multiaddr) *Message {
 			continue
 		}
 		b := a.Bytes()
-		n := bytesFieldSize(len(b))
+		n := pb.SizeBytes(fieldListenAddrs, len(b))
 		if size+n > maxOwnMessageSize {
 			break
 		}

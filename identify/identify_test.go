@@ -12,6 +12,7 @@ import (
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/wire"
 	"github.com/mote-p2p/mote/wire/multiaddr"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // fixedKey is a PrivateKey whose public half is a given key, so Build can
@@ -304,7 +305,7 @@ func TestServeRequestOverPipe(t *testing.T) {
 }
 
 func TestRequestOversized(t *testing.T) {
-	in := wire.AppendLP(nil, appendBytesField(nil, 9, make([]byte, MaxMessageSize+1)))
+	in := wire.AppendLP(nil, pb.AppendBytes(nil, 9, make([]byte, MaxMessageSize+1)))
 	if _, err := Request(bytes.NewReader(in), testID(t)); !errors.Is(err, wire.ErrMessageTooLarge) {
 		t.Fatalf("err = %v, want wire.ErrMessageTooLarge", err)
 	}

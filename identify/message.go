@@ -3,10 +3,10 @@
 // connection tells the other its public key, listen addresses, supported
 // protocols, software version and the address it sees the other side at.
 //
-// message.go holds the wire format (a hand-rolled proto2 codec and the
-// length-prefixed framing go-libp2p uses); identify.go holds the protocol
-// logic on a stream. Node state (peer store, address book, push scheduling)
-// lives in the node package, which calls Serve and Request.
+// message.go holds the wire format (a hand-written proto2 codec on wire/pb
+// and the length-prefixed framing go-libp2p uses); identify.go holds the
+// protocol logic on a stream. Node state (peer store, address book, push
+// scheduling) lives in the node package, which calls Serve and Request.
 package identify
 
 import (
@@ -17,6 +17,7 @@ import (
 	"slices"
 
 	"github.com/mote-p2p/mote/wire"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // Protocol IDs, as negotiated with multistream-select.
@@ -70,16 +71,6 @@ const (
 	fieldSignedPeerRecord = 8
 )
 
-// Protobuf wire types.
-const (
-	wireVarint     = 0
-	wireFixed64    = 1
-	wireBytes      = 2
-	wireStartGroup = 3
-	wireEndGroup   = 4
-	wireFixed32    = 5
-)
-
 // ErrTooManyMessages is wrapped by ReadMessage when a stream carries more
 // than MaxMessages messages, which go-libp2p also refuses.
 var ErrTooManyMessages = errors.New("too many identify messages on one stream")
@@ -117,33 +108,27 @@ func (m *Message) size() int {
 	}
 	n := 0
 	if m.PublicKey != nil {
-		n += bytesFieldSize(len(m.PublicKey))
+		n += pb.SizeBytes(fieldPublicKey, len(m.PublicKey))
 	}
 	for _, a := range m.ListenAddrs {
-		n += bytesFieldSize(len(a))
+		n += pb.SizeBytes(fieldListenAddrs, len(a))
 	}
 	for _, p := range m.Protocols {
-		n += bytesFieldSize(len(p))
+		n += pb.SizeBytes(fieldProtocols, len(p))
 	}
 	if m.ObservedAddr != nil {
-		n += bytesFieldSize(len(m.ObservedAddr))
+		n += pb.SizeBytes(fieldObservedAddr, len(m.ObservedAddr))
 	}
 	if m.ProtocolVersion != "" {
-		n += bytesFieldSize(len(m.ProtocolVersion))
+		n += pb.SizeBytes(fieldProtocolVersion, len(m.ProtocolVersion))
 	}
 	if m.AgentVersion != "" {
-		n += bytesFieldSize(len(m.AgentVersion))
+		n += pb.SizeBytes(fieldAgentVersion, len(m.AgentVersion))
 	}
 	if m.SignedPeerRecord != nil {
-		n += bytesFieldSize(len(m.SignedPeerRecord))
+		n += pb.SizeBytes(fieldSignedPeerRecord, len(m.SignedPeerRecord))
 	}
 	return n
-}
-
-// bytesFieldSize is the encoded size of a length-delimited field whose
-// number is below 16 (one key byte).
-func bytesFieldSize(l int) int {
-	return 1 + wire.UvarintLen(uint64(l)) + l
 }
 
 // Append appends the protobuf encoding of m to b and returns the extended
@@ -155,39 +140,27 @@ func (m *Message) Append(b []byte) []byte {
 	}
 	b = slices.Grow(b, m.size())
 	if m.PublicKey != nil {
-		b = appendBytesField(b, fieldPublicKey, m.PublicKey)
+		b = pb.AppendBytes(b, fieldPublicKey, m.PublicKey)
 	}
 	for _, a := range m.ListenAddrs {
-		b = appendBytesField(b, fieldListenAddrs, a)
+		b = pb.AppendBytes(b, fieldListenAddrs, a)
 	}
 	for _, p := range m.Protocols {
-		b = appendStringField(b, fieldProtocols, p)
+		b = pb.AppendString(b, fieldProtocols, p)
 	}
 	if m.ObservedAddr != nil {
-		b = appendBytesField(b, fieldObservedAddr, m.ObservedAddr)
+		b = pb.AppendBytes(b, fieldObservedAddr, m.ObservedAddr)
 	}
 	if m.ProtocolVersion != "" {
-		b = appendStringField(b, fieldProtocolVersion, m.ProtocolVersion)
+		b = pb.AppendString(b, fieldProtocolVersion, m.ProtocolVersion)
 	}
 	if m.AgentVersion != "" {
-		b = appendStringField(b, fieldAgentVersion, m.AgentVersion)
+		b = pb.AppendString(b, fieldAgentVersion, m.AgentVersion)
 	}
 	if m.SignedPeerRecord != nil {
-		b = appendBytesField(b, fieldSignedPeerRecord, m.SignedPeerRecord)
+		b = pb.AppendBytes(b, fieldSignedPeerRecord, m.SignedPeerRecord)
 	}
 	return b
-}
-
-func appendBytesField(b []byte, field int, v []byte) []byte {
-	b = append(b, byte(field<<3|wireBytes))
-	b = wire.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
-}
-
-func appendStringField(b []byte, field int, v string) []byte {
-	b = append(b, byte(field<<3|wireBytes))
-	b = wire.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
 }
 
 // DecodeMessage parses one Identify protobuf. Unknown fields are skipped,
@@ -206,16 +179,23 @@ func DecodeMessage(b []byte) (*Message, error) {
 // repeated fields so their slices are allocated once, at their final size.
 func decodeMessage(b []byte) (*Message, error) {
 	var addrs, protos int
-	err := walkFields(b, func(num uint64, _ []byte) {
-		switch num {
-		case fieldListenAddrs:
-			addrs++
-		case fieldProtocols:
-			protos++
+	r := newReader(b)
+	for {
+		f, ok, err := r.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-	})
-	if err != nil {
-		return nil, err
+		if !ok {
+			break
+		}
+		if f.Type == pb.BytesType {
+			switch f.Num {
+			case fieldListenAddrs:
+				addrs++
+			case fieldProtocols:
+				protos++
+			}
+		}
 	}
 	m := new(Message)
 	if addrs > 0 {
@@ -225,8 +205,19 @@ func decodeMessage(b []byte) (*Message, error) {
 		m.Protocols = make([]string, 0, min(protos, MaxProtocols))
 	}
 	// b was validated above, so this pass cannot fail.
-	_ = walkFields(b, func(num uint64, v []byte) {
-		switch num {
+	r = newReader(b)
+	for {
+		f, ok, _ := r.Next()
+		if !ok {
+			break
+		}
+		// A known field with another wire type is skipped, as the
+		// protobuf runtime does.
+		if f.Type != pb.BytesType {
+			continue
+		}
+		v := f.Bytes
+		switch f.Num {
 		case fieldPublicKey:
 			m.PublicKey = v
 		case fieldListenAddrs:
@@ -246,138 +237,18 @@ func decodeMessage(b []byte) (*Message, error) {
 		case fieldSignedPeerRecord:
 			m.SignedPeerRecord = v
 		}
-	})
+	}
 	return m, nil
 }
 
-// walkFields calls fn for every known length-delimited field of b, in
-// order, skipping all other fields, and fails on malformed input.
-func walkFields(b []byte, fn func(num uint64, v []byte)) error {
-	for len(b) > 0 {
-		num, typ, n, err := consumeKey(b)
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-		if typ != wireBytes || !isKnownField(num) {
-			n, err := skipField(b, num, typ, 0)
-			if err != nil {
-				return err
-			}
-			b = b[n:]
-			continue
-		}
-		v, n, err := consumeBytes(b, num)
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-		fn(num, v)
-	}
-	return nil
-}
-
-func isKnownField(num uint64) bool {
-	switch num {
-	case fieldPublicKey, fieldListenAddrs, fieldProtocols, fieldObservedAddr,
-		fieldProtocolVersion, fieldAgentVersion, fieldSignedPeerRecord:
-		return true
-	}
-	return false
-}
-
-// consumeVarint decodes a protobuf varint (up to 10 bytes; non-minimal
-// forms are accepted, as the protobuf runtime accepts them). n is 0 when
-// b is truncated or the value overflows 64 bits.
-func consumeVarint(b []byte) (v uint64, n int) {
-	for i := 0; i < 10 && i < len(b); i++ {
-		c := b[i]
-		if i == 9 && c > 1 {
-			return 0, 0
-		}
-		v |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
-}
-
-// consumeKey decodes a field key and checks the field number is legal.
-func consumeKey(b []byte) (num uint64, typ int, n int, err error) {
-	k, n := consumeVarint(b)
-	if n == 0 {
-		return 0, 0, 0, fmt.Errorf("%w: truncated or overlong field key", ErrMalformed)
-	}
-	num, typ = k>>3, int(k&7)
-	if num == 0 || num > 1<<29-1 {
-		return 0, 0, 0, fmt.Errorf("%w: invalid field number %d", ErrMalformed, num)
-	}
-	return num, typ, n, nil
-}
-
-// consumeBytes decodes the length and body of a length-delimited field.
-func consumeBytes(b []byte, num uint64) (v []byte, n int, err error) {
-	l, n := consumeVarint(b)
-	if n == 0 {
-		return nil, 0, fmt.Errorf("%w: field %d: truncated length", ErrMalformed, num)
-	}
-	if l > uint64(len(b)-n) {
-		return nil, 0, fmt.Errorf("%w: field %d: length %d exceeds the %d remaining bytes", ErrMalformed, num, l, len(b)-n)
-	}
-	end := n + int(l)
-	// Cap the capacity so appending to a field cannot overwrite the next.
-	return b[n:end:end], end, nil
-}
-
-// skipField returns how many bytes the value of field num (wire type typ)
-// occupies at the start of b. Groups are skipped by matching their end
-// marker, bounded to maxGroupDepth levels.
-func skipField(b []byte, num uint64, typ int, depth int) (int, error) {
-	switch typ {
-	case wireVarint:
-		if _, n := consumeVarint(b); n > 0 {
-			return n, nil
-		}
-		return 0, fmt.Errorf("%w: field %d: truncated varint", ErrMalformed, num)
-	case wireFixed64:
-		if len(b) >= 8 {
-			return 8, nil
-		}
-		return 0, fmt.Errorf("%w: field %d: truncated fixed64", ErrMalformed, num)
-	case wireFixed32:
-		if len(b) >= 4 {
-			return 4, nil
-		}
-		return 0, fmt.Errorf("%w: field %d: truncated fixed32", ErrMalformed, num)
-	case wireBytes:
-		_, n, err := consumeBytes(b, num)
-		return n, err
-	case wireStartGroup:
-		if depth >= maxGroupDepth {
-			return 0, fmt.Errorf("%w: field %d: groups nested deeper than %d", ErrMalformed, num, maxGroupDepth)
-		}
-		off := 0
-		for {
-			inner, innerTyp, n, err := consumeKey(b[off:])
-			if err != nil {
-				return 0, fmt.Errorf("%w: field %d: unterminated group", ErrMalformed, num)
-			}
-			off += n
-			if innerTyp == wireEndGroup {
-				if inner != num {
-					return 0, fmt.Errorf("%w: group %d closed as %d", ErrMalformed, num, inner)
-				}
-				return off, nil
-			}
-			n, err = skipField(b[off:], inner, innerTyp, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			off += n
-		}
-	}
-	return 0, fmt.Errorf("%w: field %d: unexpected wire type %d", ErrMalformed, num, typ)
+// newReader returns a field reader for an Identify message. The message
+// is proto2 and go-libp2p's runtime skips unknown groups, so we skip them
+// too, to maxGroupDepth levels. Neither the field count nor field sizes
+// are bounded here: ReadMessage bounds the whole message.
+func newReader(b []byte) pb.Reader {
+	r := pb.NewReader(b, pb.NoLimit, pb.NoLimit)
+	r.AllowGroups(maxGroupDepth)
+	return r
 }
 
 // Merge folds o into m with protobuf merge semantics, which is how the
@@ -483,7 +354,7 @@ func fitAddrs(m *Message, limit int) (*Message, error) {
 	keep := len(m.ListenAddrs)
 	for keep > 0 && size > limit {
 		keep--
-		size -= bytesFieldSize(len(m.ListenAddrs[keep]))
+		size -= pb.SizeBytes(fieldListenAddrs, len(m.ListenAddrs[keep]))
 	}
 	if size > limit {
 		return nil, fmt.Errorf("message encodes to %d bytes without listen addresses, more than the %d-byte limit", size, limit)

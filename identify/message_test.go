@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mote-p2p/mote/wire"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // sampleMessage is a message shaped like a Kubo node's.
@@ -195,12 +196,12 @@ func TestDecodeErrors(t *testing.T) {
 func TestDecodeCapsRepeatedFields(t *testing.T) {
 	var b []byte
 	for i := range MaxProtocols + 100 {
-		b = appendStringField(b, fieldProtocols, fmt.Sprintf("/p/%d", i))
+		b = pb.AppendString(b, fieldProtocols, fmt.Sprintf("/p/%d", i))
 	}
 	for range MaxAddrs + 100 {
-		b = appendBytesField(b, fieldListenAddrs, mustHex("04c0000201060fa1"))
+		b = pb.AppendBytes(b, fieldListenAddrs, mustHex("04c0000201060fa1"))
 	}
-	b = appendStringField(b, fieldAgentVersion, "after the caps")
+	b = pb.AppendString(b, fieldAgentVersion, "after the caps")
 	m, err := DecodeMessage(b)
 	if err != nil {
 		t.Fatal(err)
@@ -399,7 +400,7 @@ func TestReadMessage(t *testing.T) {
 		}
 		return b
 	}
-	tooBig := wire.AppendLP(nil, appendBytesField(nil, 9, make([]byte, MaxMessageSize)))
+	tooBig := wire.AppendLP(nil, pb.AppendBytes(nil, 9, make([]byte, MaxMessageSize)))
 	tests := []struct {
 		name      string
 		in        []byte

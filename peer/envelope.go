@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/mote-p2p/mote/wire"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // MaxEnvelopeSize bounds a marshalled envelope accepted by OpenEnvelope.
@@ -55,15 +58,16 @@ func Seal(key PrivateKey, domain string, payloadType, payload []byte) (*Envelope
 // signedData builds the bytes an envelope signature covers:
 // uvarint(len(domain)) ‖ domain ‖ uvarint(len(type)) ‖ type ‖
 // uvarint(len(payload)) ‖ payload. Length prefixes make the split between
-// the three parts unambiguous.
+// the three parts unambiguous. go-libp2p writes them with encoding/binary;
+// wire.AppendUvarint gives the same bytes for any length below 2^63.
 func signedData(domain string, payloadType, payload []byte) []byte {
 	n := 3*10 + len(domain) + len(payloadType) + len(payload)
 	b := make([]byte, 0, n)
-	b = appendUvarint(b, uint64(len(domain)))
+	b = wire.AppendUvarint(b, uint64(len(domain)))
 	b = append(b, domain...)
-	b = appendUvarint(b, uint64(len(payloadType)))
+	b = wire.AppendUvarint(b, uint64(len(payloadType)))
 	b = append(b, payloadType...)
-	b = appendUvarint(b, uint64(len(payload)))
+	b = wire.AppendUvarint(b, uint64(len(payload)))
 	return append(b, payload...)
 }
 
@@ -73,16 +77,16 @@ func (e *Envelope) Marshal() []byte {
 	key := MarshalPublicKey(e.PublicKey)
 	b := make([]byte, 0, len(key)+len(e.PayloadType)+len(e.Payload)+len(e.Signature)+4*6)
 	if len(key) > 0 {
-		b = appendBytesField(b, 1, key)
+		b = pb.AppendBytes(b, 1, key)
 	}
 	if len(e.PayloadType) > 0 {
-		b = appendBytesField(b, 2, e.PayloadType)
+		b = pb.AppendBytes(b, 2, e.PayloadType)
 	}
 	if len(e.Payload) > 0 {
-		b = appendBytesField(b, 3, e.Payload)
+		b = pb.AppendBytes(b, 3, e.Payload)
 	}
 	if len(e.Signature) > 0 {
-		b = appendBytesField(b, 5, e.Signature)
+		b = pb.AppendBytes(b, 5, e.Signature)
 	}
 	return b
 }
@@ -102,9 +106,9 @@ func OpenEnvelope(data []byte, domain string) (*Envelope, error) {
 		keyBytes, payloadType, payload, sig []byte
 		seen                                [6]bool
 	)
-	r := pbReader{buf: data}
+	r := pb.NewReader(data, pb.NoLimit, pb.NoLimit) // data is bounded above
 	for {
-		f, ok, err := r.next()
+		f, ok, err := r.Next()
 		if err != nil {
 			return nil, fmt.Errorf("open envelope: %w", err)
 		}
@@ -112,7 +116,7 @@ func OpenEnvelope(data []byte, domain string) (*Envelope, error) {
 			break
 		}
 		var dst *[]byte
-		switch f.num {
+		switch f.Num {
 		case 1:
 			dst = &keyBytes
 		case 2:
@@ -124,16 +128,16 @@ func OpenEnvelope(data []byte, domain string) (*Envelope, error) {
 		default:
 			continue // unknown fields are skipped (proto3)
 		}
-		if f.wireType != wireBytes {
-			return nil, fmt.Errorf("open envelope: field %d has wire type %d, want bytes", f.num, f.wireType)
+		if f.Type != pb.BytesType {
+			return nil, fmt.Errorf("open envelope: field %d has wire type %d, want bytes", f.Num, f.Type)
 		}
 		// go-libp2p never repeats a field; refusing repeats means every
 		// implementation reads the same key and payload from these bytes.
-		if seen[f.num] {
-			return nil, fmt.Errorf("open envelope: field %d repeated", f.num)
+		if seen[f.Num] {
+			return nil, fmt.Errorf("open envelope: field %d repeated", f.Num)
 		}
-		seen[f.num] = true
-		*dst = f.data
+		seen[f.Num] = true
+		*dst = f.Bytes
 	}
 	if keyBytes == nil {
 		return nil, errors.New("open envelope: missing public key")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 func TestSignedDataLayout(t *testing.T) {
@@ -74,7 +76,7 @@ func TestOpenEnvelopeErrors(t *testing.T) {
 		e := Envelope{PayloadType: typ, Payload: payload, Signature: sig}
 		b := e.Marshal()
 		if key != nil {
-			b = append(appendBytesField(nil, 1, key), b...)
+			b = append(pb.AppendBytes(nil, 1, key), b...)
 		}
 		return b
 	}
@@ -92,10 +94,10 @@ func TestOpenEnvelopeErrors(t *testing.T) {
 		{"missing key", build(nil, env.PayloadType, env.Payload, env.Signature), false},
 		{"missing payload type", build(keyPB, nil, env.Payload, env.Signature), false},
 		{"bad key", build([]byte{0x08, 0x01}, env.PayloadType, env.Payload, env.Signature), false},
-		{"repeated payload", append(bytes.Clone(good), appendBytesField(nil, 3, []byte("x"))...), false},
+		{"repeated payload", append(bytes.Clone(good), pb.AppendBytes(nil, 3, []byte("x"))...), false},
 		{"payload as varint", append(bytes.Clone(good), 0x18, 0x01), false},
 		{"truncated", good[:len(good)-1], false},
-		{"oversize", append(bytes.Clone(good), appendBytesField(nil, 9, make([]byte, MaxEnvelopeSize))...), false},
+		{"oversize", append(bytes.Clone(good), pb.AppendBytes(nil, 9, make([]byte, MaxEnvelopeSize))...), false},
 		{"empty", nil, false},
 	}
 	for _, tt := range tests {
@@ -110,7 +112,7 @@ func TestOpenEnvelopeErrors(t *testing.T) {
 		})
 	}
 	// Unknown fields (field 4 included) are skipped.
-	withUnknown := append(bytes.Clone(good), appendBytesField(nil, 4, []byte("x"))...)
+	withUnknown := append(bytes.Clone(good), pb.AppendBytes(nil, 4, []byte("x"))...)
 	withUnknown = append(withUnknown, 0x30, 0x07)
 	if _, err := OpenEnvelope(withUnknown, "d"); err != nil {
 		t.Errorf("unknown fields: %v", err)

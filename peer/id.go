@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mote-p2p/mote/wire"
 	"github.com/mote-p2p/mote/wire/multibase"
 )
 
@@ -75,12 +76,12 @@ func IDFromBytes(b []byte) (ID, error) {
 
 // parseMultihash splits a peer ID multihash into its code and digest.
 func parseMultihash(b []byte) (code uint64, digest []byte, err error) {
-	code, n, err := readMinimalUvarint(b)
+	code, n, err := wire.Uvarint(b)
 	if err != nil {
 		return 0, nil, fmt.Errorf("multihash code: %w", err)
 	}
 	b = b[n:]
-	l, n, err := readMinimalUvarint(b)
+	l, n, err := wire.Uvarint(b)
 	if err != nil {
 		return 0, nil, fmt.Errorf("multihash length: %w", err)
 	}
@@ -211,7 +212,7 @@ func Decode(s string) (ID, error) {
 	if err != nil {
 		return "", fmt.Errorf("decode peer ID %q: %w", s, err)
 	}
-	v, n, err := readMinimalUvarint(b)
+	v, n, err := wire.Uvarint(b)
 	if err != nil {
 		return "", fmt.Errorf("decode peer ID %q: CID version: %w", s, err)
 	}
@@ -219,7 +220,7 @@ func Decode(s string) (ID, error) {
 		return "", fmt.Errorf("decode peer ID %q: CID version %d, want 1", s, v)
 	}
 	b = b[n:]
-	c, n, err := readMinimalUvarint(b)
+	c, n, err := wire.Uvarint(b)
 	if err != nil {
 		return "", fmt.Errorf("decode peer ID %q: CID codec: %w", s, err)
 	}

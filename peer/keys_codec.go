@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // Size limits for key protobufs. An 8192-bit RSA SubjectPublicKeyInfo is
@@ -37,15 +39,15 @@ func marshalKey(t KeyType, data []byte) []byte {
 
 // keyLen is the size of the key protobuf for t and data.
 func keyLen(t KeyType, data []byte) int {
-	return 2 + uvarintLen(uint64(int64(t))) + uvarintLen(uint64(len(data))) + len(data)
+	return pb.SizeVarint(1, uint64(int64(t))) + pb.SizeBytes(2, len(data))
 }
 
 // appendKey appends the key protobuf for t and data to b.
 func appendKey(b []byte, t KeyType, data []byte) []byte {
 	// An enum is an int32 on the wire; negative values sign-extend to 64
 	// bits, which uint64(int64(t)) reproduces.
-	b = appendVarintField(b, 1, uint64(int64(t)))
-	return appendBytesField(b, 2, data)
+	b = pb.AppendVarint(b, 1, uint64(int64(t)))
+	return pb.AppendBytes(b, 2, data)
 }
 
 // unmarshalKey decodes the shared shape of the PublicKey and PrivateKey
@@ -62,37 +64,39 @@ func unmarshalKey(b []byte, limit int) (KeyType, []byte, error) {
 		data           []byte
 		haveT, haveDat bool
 	)
-	r := pbReader{buf: b}
+	// b is bounded by limit already, so the reader needs no bounds of its
+	// own; groups are refused.
+	r := pb.NewReader(b, pb.NoLimit, pb.NoLimit)
 	for {
-		f, ok, err := r.next()
+		f, ok, err := r.Next()
 		if err != nil {
 			return 0, nil, fmt.Errorf("key protobuf: %w", err)
 		}
 		if !ok {
 			break
 		}
-		switch f.num {
+		switch f.Num {
 		case 1:
-			if f.wireType != wireVarint {
-				return 0, nil, fmt.Errorf("key protobuf: Type has wire type %d, want varint", f.wireType)
+			if f.Type != pb.VarintType {
+				return 0, nil, fmt.Errorf("key protobuf: Type has wire type %d, want varint", f.Type)
 			}
 			if haveT {
 				return 0, nil, errors.New("key protobuf: Type field repeated")
 			}
 			// Valid key types are tiny; anything not fitting an int32
 			// (including sign-extended negatives) is not one of them.
-			if f.val > 1<<31-1 {
-				return 0, nil, fmt.Errorf("key protobuf: key type %d: %w", f.val, ErrUnsupportedKeyType)
+			if f.Value > 1<<31-1 {
+				return 0, nil, fmt.Errorf("key protobuf: key type %d: %w", f.Value, ErrUnsupportedKeyType)
 			}
-			t, haveT = KeyType(f.val), true
+			t, haveT = KeyType(f.Value), true
 		case 2:
-			if f.wireType != wireBytes {
-				return 0, nil, fmt.Errorf("key protobuf: Data has wire type %d, want bytes", f.wireType)
+			if f.Type != pb.BytesType {
+				return 0, nil, fmt.Errorf("key protobuf: Data has wire type %d, want bytes", f.Type)
 			}
 			if haveDat {
 				return 0, nil, errors.New("key protobuf: Data field repeated")
 			}
-			data, haveDat = f.data, true
+			data, haveDat = f.Bytes, true
 		}
 	}
 	if !haveT {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // rsa2048 is generated once: RSA key generation takes a noticeable
@@ -224,13 +226,13 @@ func TestUnmarshalPublicKeyErrors(t *testing.T) {
 	}{
 		{"empty", nil, false},
 		{"type only", []byte{0x08, 0x01}, false},
-		{"data only", appendBytesField(nil, 2, edRaw), false},
+		{"data only", pb.AppendBytes(nil, 2, edRaw), false},
 		{"type repeated", append([]byte{0x08, 0x01}, unhex(vecEd25519Pub)...), false},
-		{"data repeated", appendBytesField(unhex(vecEd25519Pub), 2, edRaw), false},
+		{"data repeated", pb.AppendBytes(unhex(vecEd25519Pub), 2, edRaw), false},
 		{"unknown type 4", marshalKey(4, edRaw), true},
 		{"negative type", marshalKey(-1, edRaw), true},
-		{"huge type", append(appendVarintField(nil, 1, 1<<40), appendBytesField(nil, 2, edRaw)...), true},
-		{"type as bytes", append(appendBytesField(nil, 1, []byte{1}), appendBytesField(nil, 2, edRaw)...), false},
+		{"huge type", append(pb.AppendVarint(nil, 1, 1<<40), pb.AppendBytes(nil, 2, edRaw)...), true},
+		{"type as bytes", append(pb.AppendBytes(nil, 1, []byte{1}), pb.AppendBytes(nil, 2, edRaw)...), false},
 		{"data as varint", []byte{0x08, 0x01, 0x10, 0x01}, false},
 		{"truncated", unhex(vecEd25519Pub)[:20], false},
 		{"length overflow", []byte{0x08, 0x01, 0x12, 0xff, 0xff, 0xff, 0xff, 0x0f}, false},
@@ -278,7 +280,7 @@ func TestUnmarshalPublicKeyLenient(t *testing.T) {
 		in   []byte
 		want []byte // canonical re-encoding
 	}{
-		{"reversed field order", append(appendBytesField(nil, 2, edRaw), 0x08, 0x01), canonical},
+		{"reversed field order", append(pb.AppendBytes(nil, 2, edRaw), 0x08, 0x01), canonical},
 		{"unknown field skipped", append(bytes.Clone(canonical), 0x18, 0x05, 0x22, 0x01, 0x00), canonical},
 		{"non-minimal type varint", append([]byte{0x08, 0x81, 0x00}, canonical[2:]...), canonical},
 		{"secp256k1 uncompressed", marshalKey(KeySecp256k1, secpUncompressed), unhex(vecSecpPub)},

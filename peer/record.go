@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mote-p2p/mote/wire/multiaddr"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 // PeerRecordDomain is the envelope domain of peer records, as used by
@@ -51,18 +52,19 @@ func (r *PeerRecord) Marshal() []byte {
 	}
 	b := make([]byte, 0, n)
 	if len(r.ID) > 0 {
-		b = appendBytesField(b, 1, []byte(r.ID))
+		b = pb.AppendString(b, 1, string(r.ID))
 	}
 	if r.Seq != 0 {
-		b = appendVarintField(b, 2, r.Seq)
+		b = pb.AppendVarint(b, 2, r.Seq)
 	}
 	for _, a := range r.Addrs {
 		ab := a.Bytes()
 		if len(ab) == 0 {
 			continue
 		}
-		info := appendBytesField(make([]byte, 0, len(ab)+3), 1, ab)
-		b = appendBytesField(b, 3, info)
+		// An AddressInfo message holding only the multiaddr.
+		b = pb.AppendLen(b, 3, pb.SizeBytes(1, len(ab)))
+		b = pb.AppendBytes(b, 1, ab)
 	}
 	return b
 }
@@ -78,41 +80,41 @@ func UnmarshalPeerRecord(b []byte) (*PeerRecord, error) {
 	}
 	rec := &PeerRecord{}
 	var haveID, haveSeq bool
-	r := pbReader{buf: b}
+	r := pb.NewReader(b, pb.NoLimit, pb.NoLimit) // b is bounded above
 	for {
-		f, ok, err := r.next()
+		f, ok, err := r.Next()
 		if err != nil {
 			return nil, fmt.Errorf("unmarshal peer record: %w", err)
 		}
 		if !ok {
 			break
 		}
-		switch f.num {
+		switch f.Num {
 		case 1:
-			if f.wireType != wireBytes {
-				return nil, fmt.Errorf("unmarshal peer record: peer_id has wire type %d, want bytes", f.wireType)
+			if f.Type != pb.BytesType {
+				return nil, fmt.Errorf("unmarshal peer record: peer_id has wire type %d, want bytes", f.Type)
 			}
 			if haveID {
 				return nil, errors.New("unmarshal peer record: peer_id repeated")
 			}
-			id, err := IDFromBytes(f.data)
+			id, err := IDFromBytes(f.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("unmarshal peer record: %w", err)
 			}
 			rec.ID, haveID = id, true
 		case 2:
-			if f.wireType != wireVarint {
-				return nil, fmt.Errorf("unmarshal peer record: seq has wire type %d, want varint", f.wireType)
+			if f.Type != pb.VarintType {
+				return nil, fmt.Errorf("unmarshal peer record: seq has wire type %d, want varint", f.Type)
 			}
 			if haveSeq {
 				return nil, errors.New("unmarshal peer record: seq repeated")
 			}
-			rec.Seq, haveSeq = f.val, true
+			rec.Seq, haveSeq = f.Value, true
 		case 3:
-			if f.wireType != wireBytes {
-				return nil, fmt.Errorf("unmarshal peer record: addresses has wire type %d, want bytes", f.wireType)
+			if f.Type != pb.BytesType {
+				return nil, fmt.Errorf("unmarshal peer record: addresses has wire type %d, want bytes", f.Type)
 			}
-			ab, err := addressInfoBytes(f.data)
+			ab, err := addressInfoBytes(f.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("unmarshal peer record: address %d: %w", len(rec.Addrs), err)
 			}
@@ -135,25 +137,25 @@ func UnmarshalPeerRecord(b []byte) (*PeerRecord, error) {
 // addressInfoBytes extracts the multiaddr field of an AddressInfo message.
 func addressInfoBytes(b []byte) ([]byte, error) {
 	var addr []byte
-	r := pbReader{buf: b}
+	r := pb.NewReader(b, pb.NoLimit, pb.NoLimit)
 	for {
-		f, ok, err := r.next()
+		f, ok, err := r.Next()
 		if err != nil {
 			return nil, fmt.Errorf("AddressInfo: %w", err)
 		}
 		if !ok {
 			return addr, nil
 		}
-		if f.num != 1 {
+		if f.Num != 1 {
 			continue
 		}
-		if f.wireType != wireBytes {
-			return nil, fmt.Errorf("AddressInfo: multiaddr has wire type %d, want bytes", f.wireType)
+		if f.Type != pb.BytesType {
+			return nil, fmt.Errorf("AddressInfo: multiaddr has wire type %d, want bytes", f.Type)
 		}
 		if addr != nil {
 			return nil, errors.New("AddressInfo: multiaddr repeated")
 		}
-		addr = f.data
+		addr = f.Bytes
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mote-p2p/mote/wire/multiaddr"
+	"github.com/mote-p2p/mote/wire/pb"
 )
 
 func mustAddr(t testing.TB, s string) multiaddr.Multiaddr {
@@ -111,8 +112,8 @@ func TestOpenPeerRecordErrors(t *testing.T) {
 func TestUnmarshalPeerRecord(t *testing.T) {
 	id := IDFromPublicKey(testKey(1).Public())
 	good := mustAddr(t, "/ip4/192.0.2.1/tcp/4001").Bytes()
-	addrField := func(b []byte) []byte { return appendBytesField(nil, 3, appendBytesField(nil, 1, b)) }
-	base := appendBytesField(nil, 1, []byte(id))
+	addrField := func(b []byte) []byte { return pb.AppendBytes(nil, 3, pb.AppendBytes(nil, 1, b)) }
+	base := pb.AppendBytes(nil, 1, []byte(id))
 
 	many := bytes.Clone(base)
 	for i := 0; i < MaxRecordAddrs+10; i++ {
@@ -132,21 +133,21 @@ func TestUnmarshalPeerRecord(t *testing.T) {
 	}{
 		{"id only", base, false, 0, 0},
 		{"unparsable address skipped", cat(base, addrField([]byte{0xff, 0xff, 0x03}), addrField(good)), false, 1, 0},
-		{"empty address skipped", cat(base, addrField(nil), appendBytesField(nil, 3, nil)), false, 0, 0},
+		{"empty address skipped", cat(base, addrField(nil), pb.AppendBytes(nil, 3, nil)), false, 0, 0},
 		{"long address skipped", cat(base, addrField(longAddr.Bytes()), addrField(good)), false, 1, 0},
 		{"address count capped", many, false, MaxRecordAddrs, 0},
 		{"unknown fields skipped", cat(base, []byte{0x20, 0x01, 0x10, 0x07}, addrField(good)), false, 1, 7},
-		{"AddressInfo unknown field", cat(base, appendBytesField(nil, 3, cat([]byte{0x10, 0x01}, appendBytesField(nil, 1, good)))), false, 1, 0},
+		{"AddressInfo unknown field", cat(base, pb.AppendBytes(nil, 3, cat([]byte{0x10, 0x01}, pb.AppendBytes(nil, 1, good)))), false, 1, 0},
 		{"missing peer id", addrField(good), true, 0, 0},
-		{"invalid peer id", appendBytesField(nil, 1, []byte{0x12, 0x01, 0x00}), true, 0, 0},
+		{"invalid peer id", pb.AppendBytes(nil, 1, []byte{0x12, 0x01, 0x00}), true, 0, 0},
 		{"peer id repeated", cat(base, base), true, 0, 0},
 		{"seq repeated", cat(base, []byte{0x10, 0x01, 0x10, 0x02}), true, 0, 0},
-		{"seq as bytes", cat(base, appendBytesField(nil, 2, []byte{1})), true, 0, 0},
+		{"seq as bytes", cat(base, pb.AppendBytes(nil, 2, []byte{1})), true, 0, 0},
 		{"address as varint", cat(base, []byte{0x18, 0x01}), true, 0, 0},
-		{"AddressInfo broken", cat(base, appendBytesField(nil, 3, []byte{0x0a, 0x09})), true, 0, 0},
-		{"AddressInfo repeated multiaddr", cat(base, appendBytesField(nil, 3, cat(appendBytesField(nil, 1, good), appendBytesField(nil, 1, good)))), true, 0, 0},
+		{"AddressInfo broken", cat(base, pb.AppendBytes(nil, 3, []byte{0x0a, 0x09})), true, 0, 0},
+		{"AddressInfo repeated multiaddr", cat(base, pb.AppendBytes(nil, 3, cat(pb.AppendBytes(nil, 1, good), pb.AppendBytes(nil, 1, good)))), true, 0, 0},
 		{"truncated", base[:10], true, 0, 0},
-		{"oversize", cat(base, appendBytesField(nil, 9, make([]byte, MaxEnvelopeSize))), true, 0, 0},
+		{"oversize", cat(base, pb.AppendBytes(nil, 9, make([]byte, MaxEnvelopeSize))), true, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

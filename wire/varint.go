@@ -53,8 +53,10 @@ func UvarintLen(v uint64) int {
 
 // Uvarint decodes a varint from the start of b and returns the value and the
 // number of bytes used. It returns io.ErrUnexpectedEOF when b ends before
-// the varint does, so stream parsers can wait for more data.
-func Uvarint(b []byte) (v uint64, n int, err error) {
+// the varint does, so stream parsers can wait for more data. b may be a
+// string so that string-backed values (multiaddr components) decode
+// without a copy.
+func Uvarint[T ~string | ~[]byte](b T) (v uint64, n int, err error) {
 	for i := 0; i < MaxUvarintLen; i++ {
 		if i >= len(b) {
 			return 0, 0, io.ErrUnexpectedEOF

@@ -81,16 +81,20 @@ var varintCases = []struct {
 func TestUvarint(t *testing.T) {
 	for _, tt := range varintCases {
 		t.Run(tt.name, func(t *testing.T) {
-			v, n, err := wire.Uvarint(unhex(t, tt.hex))
+			in := unhex(t, tt.hex)
+			v, n, err := wire.Uvarint(in)
 			if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
 			if v != tt.v || n != tt.n {
 				t.Fatalf("got (%d, %d), want (%d, %d)", v, n, tt.v, tt.n)
 			}
+			if sv, sn, serr := wire.Uvarint(string(in)); sv != v || sn != n || serr != err {
+				t.Fatalf("string form: got (%d, %d, %v), want (%d, %d, %v)", sv, sn, serr, v, n, err)
+			}
 		})
 	}
-	if _, _, err := wire.Uvarint(nil); err != io.ErrUnexpectedEOF {
+	if _, _, err := wire.Uvarint([]byte(nil)); err != io.ErrUnexpectedEOF {
 		t.Fatalf("Uvarint(nil) err = %v, want io.ErrUnexpectedEOF", err)
 	}
 }

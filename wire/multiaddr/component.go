@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/mote-p2p/mote/wire"
 )
 
 // ErrUnknownProtocol is wrapped by errors about a protocol code or name this
@@ -44,15 +46,15 @@ func NewComponent(name, value string) (Component, error) {
 // appendComponent appends the binary form of protocol p with the value in
 // text form.
 func appendComponent(dst []byte, p *Protocol, text string) ([]byte, error) {
-	dst = appendUvarint(dst, uint64(p.Code))
+	dst = wire.AppendUvarint(dst, uint64(p.Code))
 	start := len(dst)
 	dst, err := appendValue(dst, p, text)
 	if err != nil {
 		return nil, fmt.Errorf("%s value %.64q: %w", p.Name, text, err)
 	}
 	if p.Size < 0 {
-		var hdr [maxVarintLen]byte
-		dst = slices.Insert(dst, start, appendUvarint(hdr[:0], uint64(len(dst)-start))...)
+		var hdr [wire.MaxUvarintLen]byte
+		dst = slices.Insert(dst, start, wire.AppendUvarint(hdr[:0], uint64(len(dst)-start))...)
 	}
 	return dst, nil
 }
@@ -60,7 +62,7 @@ func appendComponent(dst []byte, p *Protocol, text string) ([]byte, error) {
 // readComponent reads and validates the component at the start of s. The
 // component keeps a substring of s rather than a copy.
 func readComponent(s string) (Component, error) {
-	code, n, err := uvarint(s)
+	code, n, err := wire.Uvarint(s)
 	if err != nil {
 		return Component{}, fmt.Errorf("protocol code: %w", err)
 	}
@@ -70,7 +72,7 @@ func readComponent(s string) (Component, error) {
 	}
 	size := p.Size / 8
 	if p.Size < 0 {
-		v, m, err := uvarint(s[n:])
+		v, m, err := wire.Uvarint(s[n:])
 		if err != nil {
 			return Component{}, fmt.Errorf("%s value length: %w", p.Name, err)
 		}

@@ -2,54 +2,12 @@ package multiaddr
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/mote-p2p/mote/wire"
 	"github.com/mote-p2p/mote/wire/multibase"
 )
-
-// maxVarintLen is the longest varint accepted. Multiformats varints stop at
-// 63 bits, and go-multiaddr refuses anything longer, so we agree with it on
-// which addresses are valid.
-const maxVarintLen = 9
-
-var (
-	errVarintTruncated  = errors.New("truncated varint")
-	errVarintOverflow   = errors.New("varint longer than 9 bytes")
-	errVarintNotMinimal = errors.New("varint not minimally encoded")
-)
-
-// uvarint decodes the varint at the start of b, returning its value and
-// length.
-func uvarint[T string | []byte](b T) (uint64, int, error) {
-	var v uint64
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c < 0x80 {
-			// A trailing zero group means a shorter encoding exists; two
-			// encodings of one address would make Equal unreliable.
-			if c == 0 && i > 0 {
-				return 0, 0, errVarintNotMinimal
-			}
-			return v | uint64(c)<<(7*i), i + 1, nil
-		}
-		if i == maxVarintLen-1 {
-			return 0, 0, errVarintOverflow
-		}
-		v |= uint64(c&0x7f) << (7 * i)
-	}
-	return 0, 0, errVarintTruncated
-}
-
-// appendUvarint appends the minimal varint encoding of v.
-func appendUvarint(dst []byte, v uint64) []byte {
-	for v >= 0x80 {
-		dst = append(dst, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(dst, byte(v))
-}
 
 // Multihash codes that may identify a peer.
 const (
@@ -64,11 +22,11 @@ func checkMultihash(v string) (code uint64, digest int, err error) {
 	if len(v) < 2 {
 		return 0, 0, fmt.Errorf("multihash of %d bytes is too short", len(v))
 	}
-	code, n, err := uvarint(v)
+	code, n, err := wire.Uvarint(v)
 	if err != nil {
 		return 0, 0, fmt.Errorf("multihash code: %w", err)
 	}
-	size, m, err := uvarint(v[n:])
+	size, m, err := wire.Uvarint(v[n:])
 	if err != nil {
 		return 0, 0, fmt.Errorf("multihash length: %w", err)
 	}
@@ -109,14 +67,14 @@ func decodePeerID(s string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("neither base58 nor a CID: %w", err)
 	}
-	version, n, err := uvarint(cid)
+	version, n, err := wire.Uvarint(cid)
 	if err != nil {
 		return nil, fmt.Errorf("CID version: %w", err)
 	}
 	if version != 1 {
 		return nil, fmt.Errorf("CID version %d, want 1", version)
 	}
-	codec, m, err := uvarint(cid[n:])
+	codec, m, err := wire.Uvarint(cid[n:])
 	if err != nil {
 		return nil, fmt.Errorf("CID codec: %w", err)
 	}

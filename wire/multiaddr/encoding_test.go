@@ -1,11 +1,12 @@
 package multiaddr
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/mote-p2p/mote/wire"
 )
 
 func TestProtocolTable(t *testing.T) {
@@ -26,42 +27,6 @@ func TestProtocolTable(t *testing.T) {
 		}
 		if got := protocolByName(p.Name); got != &protocols[i] {
 			t.Errorf("protocolByName(%q) = %v", p.Name, got)
-		}
-	}
-}
-
-func TestUvarint(t *testing.T) {
-	tests := []struct {
-		hex string
-		v   uint64
-		n   int
-		err error
-	}{
-		{"00", 0, 1, nil},
-		{"7f ff", 127, 1, nil},
-		{"8001", 128, 2, nil},
-		{"a503", 421, 2, nil},
-		{"ffffffffffffffff7f", 1<<63 - 1, 9, nil},
-		{"", 0, 0, errVarintTruncated},
-		{"80", 0, 0, errVarintTruncated},
-		{"8000", 0, 0, errVarintNotMinimal},
-		{"ff00", 0, 0, errVarintNotMinimal},
-		{"ffffffffffffffff80", 0, 0, errVarintOverflow},
-		{"ffffffffffffffffff01", 0, 0, errVarintOverflow},
-	}
-	for _, tt := range tests {
-		b, _ := hex.DecodeString(strings.ReplaceAll(tt.hex, " ", ""))
-		v, n, err := uvarint(b)
-		if v != tt.v || n != tt.n || err != tt.err {
-			t.Errorf("uvarint(%s) = %d, %d, %v; want %d, %d, %v", tt.hex, v, n, err, tt.v, tt.n, tt.err)
-		}
-		if v2, n2, err2 := uvarint(string(b)); v2 != v || n2 != n || err2 != err {
-			t.Errorf("uvarint(string %s) disagrees with []byte", tt.hex)
-		}
-		if err == nil {
-			if enc := appendUvarint(nil, v); !bytes.Equal(enc, b[:n]) {
-				t.Errorf("appendUvarint(%d) = %x", v, enc)
-			}
 		}
 	}
 }
@@ -89,7 +54,7 @@ func TestCheckPeerID(t *testing.T) {
 			t.Errorf("checkPeerID(%s) = %v", tt.hex, err)
 		}
 	}
-	if _, _, err := checkMultihash("\x80\x00\x00"); !errors.Is(err, errVarintNotMinimal) {
+	if _, _, err := checkMultihash("\x80\x00\x00"); !errors.Is(err, wire.ErrVarintNotMinimal) {
 		t.Errorf("non-minimal multihash code: %v", err)
 	}
 }

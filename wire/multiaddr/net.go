@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/mote-p2p/mote/wire"
 )
 
 // These mirror go-multiaddr/net (manet), so callers only change the import.
@@ -68,7 +70,7 @@ func fromIPPort(ip net.IP, zone string, code, port int) (Multiaddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = appendUvarint(b, uint64(code))
+	b = wire.AppendUvarint(b, uint64(code))
 	b = append(b, byte(port>>8), byte(port))
 	return parse(string(b))
 }
@@ -78,7 +80,7 @@ func fromIPPort(ip net.IP, zone string, code, port int) (Multiaddr, error) {
 // address is dropped, as go-multiaddr does.
 func appendIP(dst []byte, ip net.IP, zone string) ([]byte, error) {
 	if ip4 := ip.To4(); ip4 != nil {
-		dst = appendUvarint(dst, P_IP4)
+		dst = wire.AppendUvarint(dst, P_IP4)
 		return append(dst, ip4...), nil
 	}
 	if len(ip) != net.IPv6len {
@@ -88,11 +90,11 @@ func appendIP(dst []byte, ip net.IP, zone string) ([]byte, error) {
 		if strings.Contains(zone, "/") || len(zone) > MaxAddrLen {
 			return nil, fmt.Errorf("multiaddr: invalid IPv6 zone %.64q", zone)
 		}
-		dst = appendUvarint(dst, P_IP6ZONE)
-		dst = appendUvarint(dst, uint64(len(zone)))
+		dst = wire.AppendUvarint(dst, P_IP6ZONE)
+		dst = wire.AppendUvarint(dst, uint64(len(zone)))
 		dst = append(dst, zone...)
 	}
-	dst = appendUvarint(dst, P_IP6)
+	dst = wire.AppendUvarint(dst, P_IP6)
 	return append(dst, ip...), nil
 }
 
