@@ -6,12 +6,35 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
 // ErrListenerClosed is returned by Accept after Close.
 var ErrListenerClosed = errors.New("listener closed")
+
+// AcceptErrorCounter is an optional capability of a Listener: how many
+// times accepting a raw connection failed with a temporary error (out of
+// file descriptors or buffers, a connection aborted in the queue, a
+// timeout) and was retried. Listeners made by Upgrader.Listen implement
+// it; a node can show the count (mote stats) to make fd exhaustion visible,
+// since the listener itself recovers silently.
+type AcceptErrorCounter interface {
+	// AcceptErrors is the number of temporary accept errors so far.
+	AcceptErrors() uint64
+}
+
+// Bounds of the pause after a temporary accept error, doubling from min
+// to max as net/http's Server.Serve does: accept fails again at once while
+// the cause (usually fd exhaustion) lasts, and retrying without a pause
+// would spin a CPU while the kernel keeps queueing clients.
+const (
+	acceptDelayMin = 5 * time.Millisecond
+	acceptDelayMax = time.Second
+)
 
 // AddrFunc converts a net.Addr of a raw connection into its multiaddr.
 type AddrFunc func(net.Addr) (ma.Multiaddr, error)
@@ -60,11 +83,18 @@ type listener struct {
 	errMu   sync.Mutex
 	err     error // why acceptLoop stopped
 	once    sync.Once
+
+	acceptErrs atomic.Uint64 // temporary accept errors retried
 }
 
 // acceptLoop is the listener's one long-lived goroutine; it owns ln.
+// A temporary accept error pauses it (see acceptRetryable) rather than
+// ending it: the kernel keeps queueing clients on the socket, and they
+// would hang if nobody accepted them any more. Only Close, or an error
+// that is not temporary, ends it.
 func (l *listener) acceptLoop() {
 	defer l.wg.Done()
+	var delay time.Duration // pause before the next retry, 0 after a success
 	for {
 		select {
 		case l.slots <- struct{}{}:
@@ -77,9 +107,20 @@ func (l *listener) acceptLoop() {
 			if l.ctx.Err() != nil {
 				return // closed by Close
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if acceptRetryable(err) {
+				delay = acceptBackoff(delay)
+				n := l.acceptErrs.Add(1)
+				l.u.log.Warn("accept failed, retrying", "addr", l.laddr, "err", err, "retry_in", delay, "errors", n)
+				if !l.pause(delay) {
+					return // closed while paused
+				}
 				continue
+			}
+			if !errors.Is(err, net.ErrClosed) {
+				// Unknown errors end the listener as before (retrying
+				// one that is permanent would loop forever), but loudly,
+				// as nothing else may read Accept's error.
+				l.u.log.Error("listener stopped", "addr", l.laddr, "err", err)
 			}
 			l.errMu.Lock()
 			l.err = err
@@ -87,6 +128,7 @@ func (l *listener) acceptLoop() {
 			l.cancel()
 			return
 		}
+		delay = 0
 		host := remoteHost(raw.RemoteAddr())
 		if !l.enter(host) {
 			<-l.slots
@@ -97,6 +139,48 @@ func (l *listener) acceptLoop() {
 		}
 		l.wg.Add(1)
 		go l.handshake(raw, host)
+	}
+}
+
+// acceptRetryable reports whether an accept error is temporary: the
+// listening socket is fine and a later accept may succeed. These are the
+// resource shortages accept(2) reports (EMFILE, ENFILE, ENOBUFS, ENOMEM),
+// a connection aborted while queued (ECONNABORTED; Go retries it itself
+// on Unix, other listeners may not), EAGAIN, and timeouts (a deadline on
+// the raw listener, ETIMEDOUT). net.Error's Temporary is deprecated and
+// too vague, so errors are matched by errno instead.
+func acceptRetryable(err error) bool {
+	for _, errno := range []syscall.Errno{
+		syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.EAGAIN,
+	} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// acceptBackoff is the pause after a temporary accept error, given the
+// previous one (0 if the last accept succeeded).
+func acceptBackoff(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return acceptDelayMin
+	}
+	return min(2*prev, acceptDelayMax)
+}
+
+// pause waits d, or until Close; it reports false on Close. A timer, not
+// time.Sleep, so that Close need not wait out the pause.
+func (l *listener) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.ctx.Done():
+		return false
 	}
 }
 
@@ -187,3 +271,6 @@ func (l *listener) Close() error {
 }
 
 func (l *listener) Multiaddr() ma.Multiaddr { return l.laddr }
+
+// AcceptErrors implements AcceptErrorCounter.
+func (l *listener) AcceptErrors() uint64 { return l.acceptErrs.Load() }
