@@ -79,14 +79,15 @@ type Store struct {
 	// idle orders disconnected peers, most recently updated at the
 	// front, so eviction is O(1). Connected peers are not in it.
 	idle *list.List
-	// interned holds protocol IDs shared by all peers' lists (intern).
-	interned map[string]string
+	// interned holds the protocol IDs shared by peers' lists (intern),
+	// at most maxInterned of them.
+	interned map[string]*protoEntry
 }
 
 // peerInfo is everything stored about one peer.
 type peerInfo struct {
 	addrs       []addrInfo
-	protos      []string // interned; searched linearly (short lists)
+	protos      []*protoEntry // searched linearly (short lists)
 	key         PublicKey
 	agent       string
 	latency     time.Duration
@@ -118,10 +119,11 @@ func NewStore(cfg StoreConfig) *Store {
 		cfg.MaxProtocolsPerPeer = DefaultMaxProtocolsPerPeer
 	}
 	return &Store{
-		cfg:   cfg,
-		now:   time.Now,
-		peers: make(map[ID]*peerInfo),
-		idle:  list.New(),
+		cfg:      cfg,
+		now:      time.Now,
+		peers:    make(map[ID]*peerInfo),
+		idle:     list.New(),
+		interned: make(map[string]*protoEntry),
 	}
 }
 
@@ -151,7 +153,8 @@ func (s *Store) lookup(id ID) *peerInfo {
 	return p
 }
 
-// removeLocked forgets id. s.mu must be held.
+// removeLocked forgets id. Eviction and Remove both come here, so this
+// is where a departing peer's protocol IDs are released. s.mu must be held.
 func (s *Store) removeLocked(id ID) {
 	p, ok := s.peers[id]
 	if !ok {
@@ -160,6 +163,7 @@ func (s *Store) removeLocked(id ID) {
 	if p.elem != nil {
 		s.idle.Remove(p.elem)
 	}
+	s.release(p.protos)
 	delete(s.peers, id)
 }
 
@@ -298,7 +302,7 @@ func (s *Store) SetProtocols(id ID, protos []string) {
 	if p == nil {
 		return
 	}
-	list := make([]string, 0, min(len(protos), s.cfg.MaxProtocolsPerPeer))
+	list := make([]*protoEntry, 0, min(len(protos), s.cfg.MaxProtocolsPerPeer))
 	var seen map[string]struct{} // for long lists only: dedup stays linear in n
 	if len(protos) > 32 {
 		seen = make(map[string]struct{}, len(protos))
@@ -315,34 +319,73 @@ func (s *Store) SetProtocols(id ID, protos []string) {
 				continue
 			}
 			seen[pr] = struct{}{}
-		} else if slices.Contains(list, pr) {
+		} else if hasProto(list, pr) {
 			continue
 		}
 		list = append(list, s.intern(pr))
 	}
+	// Release only after interning the new list, so IDs in both lists
+	// keep their entries instead of being deleted and copied again.
+	s.release(p.protos)
 	p.protos = list
 }
 
 // maxInterned bounds the protocol IDs the store shares between peers.
 const maxInterned = 4096
 
-// intern returns one copy of pr shared by every peer that lists it:
-// peers mostly speak the same few protocols, and a copy per peer would
-// cost more than the rest of its entry. The copy also keeps a substring
-// of a large message buffer from being retained. Past maxInterned IDs,
-// new ones are copied per peer.
-func (s *Store) intern(pr string) string {
-	if v, ok := s.interned[pr]; ok {
-		return v
+// protoEntry is one stored protocol ID. Peers listing the same ID share
+// one entry through Store.interned, and refs counts the lists holding
+// it, so that the entry leaves the table with the last of them: IDs a
+// flooding peer sent go when it goes, instead of filling the table for
+// good. An entry made while the table was full is private to one list,
+// has refs 0 and is not in the table.
+type protoEntry struct {
+	id   string
+	refs int
+}
+
+// intern returns an entry for pr, holding one reference to it for the
+// caller's list: peers mostly speak the same few protocols, and a copy
+// per peer would cost more than the rest of its entry. The copy also
+// keeps a substring of a large message buffer from being retained. With
+// maxInterned IDs shared, a new one gets a private entry, which costs a
+// copy per peer but stays within the per-peer limits. s.mu must be held.
+func (s *Store) intern(pr string) *protoEntry {
+	if e, ok := s.interned[pr]; ok {
+		e.refs++
+		return e
 	}
-	v := strings.Clone(pr)
+	e := &protoEntry{id: strings.Clone(pr)}
 	if len(s.interned) < maxInterned {
-		if s.interned == nil {
-			s.interned = make(map[string]string)
-		}
-		s.interned[v] = v
+		e.refs = 1
+		s.interned[e.id] = e
 	}
-	return v
+	return e
+}
+
+// release drops the references list holds, deleting entries no list
+// holds any more. Every path that discards a peer's protocol list must
+// call it. s.mu must be held.
+func (s *Store) release(list []*protoEntry) {
+	for _, e := range list {
+		if e.refs == 0 {
+			continue // private: not in the table
+		}
+		e.refs--
+		if e.refs == 0 {
+			delete(s.interned, e.id)
+		}
+	}
+}
+
+// hasProto reports whether list holds the protocol ID pr.
+func hasProto(list []*protoEntry, pr string) bool {
+	for _, e := range list {
+		if e.id == pr {
+			return true
+		}
+	}
+	return false
 }
 
 // Protocols returns id's protocols in the order they were set.
@@ -353,7 +396,11 @@ func (s *Store) Protocols(id ID) []string {
 	if !ok || len(p.protos) == 0 {
 		return nil
 	}
-	return slices.Clone(p.protos)
+	out := make([]string, len(p.protos))
+	for i, e := range p.protos {
+		out[i] = e.id
+	}
+	return out
 }
 
 // SupportsProtocol reports whether id is known to speak proto.
@@ -364,7 +411,7 @@ func (s *Store) SupportsProtocol(id ID, proto string) bool {
 	if !ok {
 		return false
 	}
-	return slices.Contains(p.protos, proto)
+	return hasProto(p.protos, proto)
 }
 
 // SetPublicKey records id's key, which must be the key id was derived

@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -389,5 +390,204 @@ func TestStoreProtocolsShared(t *testing.T) {
 	}
 	if !s.SupportsProtocol(tid(3), "/p/39") {
 		t.Error("SupportsProtocol misses the last distinct protocol")
+	}
+}
+
+// checkInterned verifies the intern table against the peers' lists: it
+// stays within maxInterned, each entry's refs is the number of lists
+// holding it, and every other stored ID is a private entry. It returns
+// the IDs in the table with their counts.
+func checkInterned(t *testing.T, s *Store) map[string]int {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.interned) > maxInterned {
+		t.Fatalf("intern table holds %d IDs, bound %d", len(s.interned), maxInterned)
+	}
+	holders := make(map[*protoEntry]int)
+	for id, p := range s.peers {
+		for _, e := range p.protos {
+			switch {
+			case e.refs > 0 && s.interned[e.id] != e:
+				t.Fatalf("peer %s holds counted entry %q missing from the table", id.ShortString(), e.id)
+			case e.refs == 0 && s.interned[e.id] == e:
+				t.Fatalf("peer %s holds %q uncounted", id.ShortString(), e.id)
+			}
+			holders[e]++
+		}
+	}
+	out := make(map[string]int, len(s.interned))
+	for k, e := range s.interned {
+		if k != e.id || e.refs <= 0 || e.refs != holders[e] {
+			t.Fatalf("entry %q: refs %d, held by %d lists", k, e.refs, holders[e])
+		}
+		out[k] = e.refs
+	}
+	return out
+}
+
+func protoNames(format string, from, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, from+i)
+	}
+	return out
+}
+
+// TestStoreInternFlood: 5,000 junk IDs from flooding peers never push the
+// intern table past its bound, and once those peers replace their lists,
+// are removed or are evicted, the table holds only what the remaining
+// peers list.
+func TestStoreInternFlood(t *testing.T) {
+	const (
+		junkPeers = 20
+		perPeer   = 250 // within DefaultMaxProtocolsPerPeer
+	)
+	honest := protoNames("/honest/%d/1.0.0", 0, 20)
+	junk := func(i int) ID { return tid(byte(100 + i)) }
+	a := []multiaddr.Multiaddr{mustAddr(t, "/ip4/192.0.2.1/tcp/1")}
+	cases := []struct {
+		name string
+		// onePeer sends every batch from junk(0), replacing its list.
+		onePeer bool
+		// peak is the largest the table should grow.
+		peak int
+		// drain gets rid of the flood's IDs.
+		drain func(s *Store)
+	}{
+		{"replaced", true, len(honest) + perPeer, func(s *Store) {
+			s.SetProtocols(junk(0), honest[:5])
+		}},
+		{"cleared", false, maxInterned, func(s *Store) {
+			for i := range junkPeers {
+				s.SetProtocols(junk(i), nil)
+			}
+		}},
+		{"removed", false, maxInterned, func(s *Store) {
+			for i := range junkPeers {
+				s.Remove(junk(i))
+			}
+		}},
+		{"evicted", false, maxInterned, func(s *Store) {
+			for i := range junkPeers {
+				s.AddAddrs(tid(byte(200+i)), a, time.Hour)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Room for the honest peer and the flooders only, so new
+			// peers evict flooders.
+			s, _ := testStore(StoreConfig{MaxPeers: 1 + junkPeers})
+			s.SetConnected(tid(1), true)
+			s.SetProtocols(tid(1), honest)
+			maxSeen := 0
+			for i := range junkPeers {
+				p := junk(i)
+				if tc.onePeer {
+					p = junk(0)
+				}
+				s.SetProtocols(p, protoNames("/junk/%d", i*perPeer, perPeer))
+				maxSeen = max(maxSeen, len(checkInterned(t, s)))
+			}
+			if maxSeen != tc.peak {
+				t.Fatalf("table peaked at %d IDs, want %d", maxSeen, tc.peak)
+			}
+			tc.drain(s)
+			got := checkInterned(t, s)
+			want := make(map[string]int)
+			for _, id := range s.Peers() {
+				for _, pr := range s.Protocols(id) {
+					want[pr]++
+				}
+			}
+			if len(want) != len(honest) || !maps.Equal(got, want) {
+				t.Fatalf("after drain the table holds %d IDs, want the %d remaining peers list", len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestStoreInternPrivate: an ID arriving while the table is full gets a
+// private copy; releasing it later leaves alone the shared entry another
+// peer made for the same ID once there was room.
+func TestStoreInternPrivate(t *testing.T) {
+	s, _ := testStore(StoreConfig{MaxProtocolsPerPeer: maxInterned})
+	s.SetProtocols(tid(1), protoNames("/junk/%d", 0, maxInterned))
+	s.SetProtocols(tid(2), []string{"/late/1.0.0", "/junk/7"})
+	if got := checkInterned(t, s); len(got) != maxInterned || got["/junk/7"] != 2 {
+		t.Fatalf("full table: %d IDs, /junk/7 held %d times", len(got), got["/junk/7"])
+	}
+	s.Remove(tid(1))
+	s.SetProtocols(tid(3), []string{"/late/1.0.0"})
+	if got := checkInterned(t, s); len(got) != 2 || got["/late/1.0.0"] != 1 || got["/junk/7"] != 1 {
+		t.Fatalf("after the flood left: %v", got)
+	}
+	s.Remove(tid(2)) // its private /late/1.0.0 must not release tid(3)'s
+	if got := checkInterned(t, s); len(got) != 1 || got["/late/1.0.0"] != 1 {
+		t.Fatalf("after the private copy's peer left: %v", got)
+	}
+	s.SetProtocols(tid(4), []string{"/late/1.0.0"})
+	a, b := s.Protocols(tid(3))[0], s.Protocols(tid(4))[0]
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("a later peer does not share the re-interned ID")
+	}
+}
+
+// TestStoreInternShared: honest peers listing the same 20 protocols share
+// one copy of each, counted once per peer.
+func TestStoreInternShared(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	honest := protoNames("/honest/%d/1.0.0", 0, 20)
+	const peers = 10
+	for n := range peers {
+		// A fresh copy per peer, as each identify message would be.
+		list := make([]string, len(honest))
+		for i, pr := range honest {
+			list[i] = strings.Clone(pr)
+		}
+		s.SetProtocols(tid(byte(n+1)), list)
+	}
+	first := s.Protocols(tid(1))
+	for n := 2; n <= peers; n++ {
+		for i, pr := range s.Protocols(tid(byte(n))) {
+			if pr != first[i] || unsafe.StringData(pr) != unsafe.StringData(first[i]) {
+				t.Fatalf("peer %d: %q is not the shared copy", n, pr)
+			}
+		}
+	}
+	got := checkInterned(t, s)
+	if len(got) != len(honest) || got[honest[0]] != peers {
+		t.Fatalf("table: %v", got)
+	}
+}
+
+// TestStoreSetProtocolsAllocs: setting a list whose IDs are all interned
+// copies no strings; the only allocation is the list itself.
+func TestStoreSetProtocolsAllocs(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	honest := protoNames("/honest/%d/1.0.0", 0, 20)
+	id := tid(2)
+	s.SetProtocols(tid(1), honest)
+	s.SetProtocols(id, honest)
+	allocs := testing.AllocsPerRun(100, func() {
+		s.SetProtocols(id, honest)
+	})
+	if allocs > 1 {
+		t.Errorf("SetProtocols of an interned list: %v allocations, want 1", allocs)
+	}
+	if got := checkInterned(t, s); len(got) != len(honest) || got[honest[0]] != 2 {
+		t.Fatalf("table: %v", got)
+	}
+}
+
+func BenchmarkStoreSetProtocols(b *testing.B) {
+	s := NewStore(StoreConfig{})
+	honest := protoNames("/honest/%d/1.0.0", 0, 20)
+	id := tid(2)
+	s.SetProtocols(tid(1), honest)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.SetProtocols(id, honest)
 	}
 }
