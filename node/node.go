@@ -277,6 +277,21 @@ func (n *Node) acceptLoop(l transport.Listener) {
 	}
 }
 
+// AcceptErrors counts the temporary accept errors (out of descriptors,
+// aborted connections) the node's listeners backed off from
+// (transport.AcceptErrorCounter).
+func (n *Node) AcceptErrors() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var total uint64
+	for _, l := range n.listeners {
+		if c, ok := l.(transport.AcceptErrorCounter); ok {
+			total += c.AcceptErrors()
+		}
+	}
+	return total
+}
+
 // ListenAddrs are the addresses bound by the listeners, as bound (an
 // unspecified IP stays unspecified).
 func (n *Node) ListenAddrs() []ma.Multiaddr {

@@ -739,6 +739,9 @@ func TestStats(t *testing.T) {
 	if _, ok := st.Limits["MaxInboundConns"]; !ok {
 		t.Errorf("stats lack the limit counters: %v", st.Limits)
 	}
+	if !strings.Contains(r.stdout, `"AcceptErrors": 0`) {
+		t.Errorf("stats lack the accept error count:\n%s", r.stdout)
+	}
 	d.stop(syscall.SIGTERM)
 }
 

@@ -20,20 +20,24 @@ type stats struct {
 	Conns      int
 	Peers      int
 	Limits     map[string]uint64 // times each limit fired
-	Protocols  map[string]node.Bandwidth
+	// AcceptErrors counts temporary accept errors (out of descriptors,
+	// aborted connections) the listeners backed off from.
+	AcceptErrors uint64
+	Protocols    map[string]node.Bandwidth
 }
 
 func nodeStats(n *node.Node) stats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return stats{
-		Goroutines: runtime.NumGoroutine(),
-		HeapInuse:  m.HeapInuse,
-		RSS:        selfRSS(),
-		Conns:      len(n.Conns("")),
-		Peers:      len(n.Peers()),
-		Limits:     n.Counters(),
-		Protocols:  n.ProtocolBandwidth(),
+		Goroutines:   runtime.NumGoroutine(),
+		HeapInuse:    m.HeapInuse,
+		RSS:          selfRSS(),
+		Conns:        len(n.Conns("")),
+		Peers:        len(n.Peers()),
+		Limits:       n.Counters(),
+		Protocols:    n.ProtocolBandwidth(),
+		AcceptErrors: n.AcceptErrors(),
 	}
 }
 
