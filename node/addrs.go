@@ -93,16 +93,17 @@ type addrBook struct {
 
 // observation is what the peer of one connection said it sees us as.
 type observation struct {
-	key   string // the address, binary
-	group string // the observer's IPv4 address or IPv6 /56
+	oc    *observedCount
+	group netip.Prefix // the observer's IPv4 address (/32) or IPv6 /56
 }
 
 // observedCount counts one observed address's observers, kept up to
 // date as connections come and go so that no change costs a pass over
 // every connection.
 type observedCount struct {
+	key    string // addr, binary: its key in byAddr
 	addr   ma.Multiaddr
-	groups map[string]int // observer group → connections observing
+	groups map[netip.Prefix]int // observer group → connections observing
 }
 
 // SetAddrs replaces the addresses of source (a service's name, e.g.
@@ -316,14 +317,14 @@ func (n *Node) observe(c *Conn, addr ma.Multiaddr) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	crossed := b.dropLocked(c) // a push may change what the peer observes
-	o := observation{key: string(addr.Bytes()), group: group}
-	oc := b.byAddr[o.key]
+	enc := addr.Bytes()
+	oc := b.byAddr[string(enc)]
 	if oc == nil {
-		oc = &observedCount{addr: addr, groups: map[string]int{}}
-		b.byAddr[o.key] = oc
+		oc = &observedCount{key: string(enc), addr: addr, groups: map[netip.Prefix]int{}}
+		b.byAddr[oc.key] = oc
 	}
 	oc.groups[group]++
-	b.observed[c] = o
+	b.observed[c] = observation{oc: oc, group: group}
 	return crossed || (oc.groups[group] == 1 && len(oc.groups) == ObservedThreshold)
 }
 
@@ -344,13 +345,13 @@ func (b *addrBook) dropLocked(c *Conn) bool {
 		return false
 	}
 	delete(b.observed, c)
-	oc := b.byAddr[o.key]
+	oc := o.oc
 	if oc.groups[o.group]--; oc.groups[o.group] > 0 {
 		return false
 	}
 	delete(oc.groups, o.group)
 	if len(oc.groups) == 0 {
-		delete(b.byAddr, o.key)
+		delete(b.byAddr, oc.key)
 	}
 	return len(oc.groups) == ObservedThreshold-1
 }
@@ -395,19 +396,17 @@ func sameShape(a, b ma.Multiaddr) bool {
 
 // observerGroup is the observer's IPv4 address or IPv6 /56, so that many
 // addresses of one network count once.
-func observerGroup(remote ma.Multiaddr) (string, bool) {
+func observerGroup(remote ma.Multiaddr) (netip.Prefix, bool) {
 	ip, ok := firstAddrIP(remote)
 	if !ok {
-		return "", false
+		return netip.Prefix{}, false
 	}
+	bits := 56
 	if ip.Is4() {
-		return ip.String(), true
+		bits = 32
 	}
-	p, err := ip.Prefix(56)
-	if err != nil {
-		return "", false
-	}
-	return p.String(), true
+	p, err := ip.Prefix(bits)
+	return p, err == nil
 }
 
 func dedupAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +35,7 @@ type Conn struct {
 	identified chan struct{} // closed when identify has finished, either way
 	idErr      error         // why identify failed; read after identified is closed
 
-	pushMu    sync.Mutex // guards the identify push rate below
-	pushStart time.Time
-	pushN     int
+	pushes atomic.Uint64 // identify push rate: see allowPush
 
 	// Lifecycle, guarded by node.hmu: the hooks have been told of the
 	// connection's opening, of its identify, and of its closing.

@@ -162,14 +162,21 @@ const (
 )
 
 // allowPush counts a push on c and reports whether it is within the rate.
+// c.pushes packs the window's start (unix seconds) above its count, in
+// one word per connection.
 func (c *Conn) allowPush(now time.Time) bool {
-	c.pushMu.Lock()
-	defer c.pushMu.Unlock()
-	if now.Sub(c.pushStart) > pushWindow {
-		c.pushStart, c.pushN = now, 0
+	sec := uint64(now.Unix())
+	for {
+		old := c.pushes.Load()
+		start, n := old>>16, old&0xffff
+		if sec-start >= uint64(pushWindow/time.Second) {
+			start, n = sec, 0
+		}
+		n = min(n+1, 0xffff)
+		if c.pushes.CompareAndSwap(old, start<<16|n) {
+			return n <= maxPushes
+		}
 	}
-	c.pushN++
-	return c.pushN <= maxPushes
 }
 
 func (n *Node) handlePush(s *Stream) {
