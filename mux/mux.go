@@ -89,6 +89,12 @@ type Config struct {
 	// a keepalive answer (or any frame); past it the session is closed.
 	// Default 10 s, as go-yamux.
 	WriteTimeout time.Duration
+	// CloseTimeout is how long a stream we closed for writing waits for
+	// the peer's FIN before it is reset: otherwise a peer that never
+	// closes keeps it, and its MaxStreams slot, for the session's life.
+	// Default 5 minutes, go-yamux's StreamCloseTimeout; a negative value
+	// waits for ever.
+	CloseTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -110,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 5 * time.Minute
 	}
 	return c
 }

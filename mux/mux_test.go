@@ -553,3 +553,66 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// TestCloseTimeout: a stream we closed for writing whose peer never
+// closes is reset after CloseTimeout and leaves the session, freeing its
+// MaxStreams slot; one whose peer closes in time is not reset.
+func TestCloseTimeout(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("close=%v", full), func(t *testing.T) {
+			cfg := Config{CloseTimeout: 100 * time.Millisecond, MaxStreams: 1}
+			client, server := sessions(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := client.OpenStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			peer, err := server.AcceptStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if full {
+				s.Close()
+			} else {
+				s.CloseWrite()
+			}
+			// The peer never closes: after the timeout the stream is
+			// reset on both ends and the slot is free again.
+			deadline := time.Now().Add(5 * time.Second)
+			for client.NumStreams() > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the half-closed stream is still open after %v", time.Since(deadline.Add(-5*time.Second)))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := client.CloseTimeouts(); n != 1 {
+				t.Errorf("CloseTimeouts = %d, want 1", n)
+			}
+			peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadAll(peer); !errors.Is(err, ErrReset) {
+				t.Errorf("the peer's read after the timeout: %v, want a reset", err)
+			}
+			s2, err := client.OpenStream(ctx)
+			if err != nil {
+				t.Fatalf("a new stream in the freed slot: %v", err)
+			}
+			// This one the peer closes in time: no reset.
+			s2.CloseWrite()
+			p2, err := server.AcceptStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p2.Close()
+			if _, err := io.ReadAll(s2); err != nil {
+				t.Fatalf("a stream closed by both: %v", err)
+			}
+			if n := client.CloseTimeouts(); n != 1 {
+				t.Errorf("CloseTimeouts = %d after a stream both closed, want still 1", n)
+			}
+		})
+	}
+}

@@ -47,8 +47,10 @@ type Session struct {
 	hdr [HeaderSize]byte
 
 	frames atomic.Uint64 // frames received, to tell a live peer from a dead one
-	rtt    atomic.Int64  // last measured round-trip time, ns; 0 if unknown
-	ended  atomic.Bool   // mirrors closed, for lock-free checks
+
+	closeTimeouts atomic.Uint64 // streams reset for want of the peer's FIN (CloseTimeout)
+	rtt           atomic.Int64  // last measured round-trip time, ns; 0 if unknown
+	ended         atomic.Bool   // mirrors closed, for lock-free checks
 
 	// recvReserved is the window growth streams hold, in bytes, at most
 	// cfg.MaxSessionRecv; see reserveRecv.
@@ -243,6 +245,10 @@ func (s *Session) Close() error {
 	s.shutdown(nil, false, 0)
 	return nil
 }
+
+// CloseTimeouts counts the streams reset because the peer did not close
+// them within Config.CloseTimeout of our close.
+func (s *Session) CloseTimeouts() uint64 { return s.closeTimeouts.Load() }
 
 // IsClosed reports whether the session has ended (or is ending).
 func (s *Session) IsClosed() bool { return s.ended.Load() }

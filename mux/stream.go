@@ -64,7 +64,8 @@ type Stream struct {
 	err error // set when reset, by either side, or aborted by the session
 
 	rdl, wdl time.Time
-	dlTimer  *time.Timer // fires at the earlier deadline; nil until one is set
+	closeBy  time.Time   // when a stream we closed resets if the peer has not (CloseTimeout)
+	dlTimer  *time.Timer // fires at the earliest of those; nil until one is set
 }
 
 func newStream(s *Session, id uint32, inbound bool) *Stream {
@@ -323,6 +324,8 @@ func (st *Stream) CloseWrite() error {
 	st.wcond.Broadcast()
 	if done {
 		st.stopTimer()
+	} else {
+		st.awaitPeerClose()
 	}
 	st.mu.Unlock()
 	st.sess.sendCtrl(Header{Type: TypeWindowUpdate, Flags: FlagFIN, StreamID: st.id})
@@ -347,7 +350,12 @@ func (st *Stream) Close() error {
 	sendFin := !st.finSent
 	st.finSent = true
 	done := st.finRecv
-	st.stopTimer()
+	st.rdl, st.wdl = time.Time{}, time.Time{} // nothing more to read or write
+	if done {
+		st.stopTimer()
+	} else {
+		st.awaitPeerClose()
+	}
 	st.rcond.Broadcast()
 	st.wcond.Broadcast()
 	st.mu.Unlock()
@@ -413,6 +421,10 @@ func (st *Stream) remoteFin() {
 	st.finRecv = true
 	if st.buffered == 0 {
 		st.releaseRecv()
+	}
+	if !st.closeBy.IsZero() {
+		st.closeBy = time.Time{}
+		st.armTimer()
 	}
 	if st.finSent {
 		// Freed before readers wake, so that a reader seeing EOF also
@@ -491,10 +503,18 @@ func (st *Stream) deadlinesChanged() {
 	}
 }
 
+// awaitPeerClose starts the wait for the peer's FIN after ours (mu held).
+func (st *Stream) awaitPeerClose() {
+	if d := st.sess.cfg.CloseTimeout; d > 0 && st.closeBy.IsZero() {
+		st.closeBy = time.Now().Add(d)
+		st.armTimer()
+	}
+}
+
 func (st *Stream) armTimer() {
 	now := time.Now()
 	var next time.Time
-	for _, t := range [2]time.Time{st.rdl, st.wdl} {
+	for _, t := range [3]time.Time{st.rdl, st.wdl, st.closeBy} {
 		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
@@ -516,11 +536,19 @@ func (st *Stream) stopTimer() {
 }
 
 // deadlineFired wakes waiters, which compare the clock to their deadline
-// themselves, so a late or stale firing is harmless.
+// themselves, so a late or stale firing is harmless; and resets a stream
+// whose peer did not close within CloseTimeout of our close.
 func (st *Stream) deadlineFired() {
 	st.mu.Lock()
+	expired := st.err == nil && !st.closeBy.IsZero() && !time.Now().Before(st.closeBy)
 	st.rcond.Broadcast()
 	st.wcond.Broadcast()
-	st.armTimer()
+	if !expired {
+		st.armTimer()
+	}
 	st.mu.Unlock()
+	if expired {
+		st.sess.closeTimeouts.Add(1)
+		st.Reset()
+	}
 }
