@@ -299,3 +299,44 @@ func TestPushFlood(t *testing.T) {
 		t.Errorf("%d pushes refused of %d, want %d", got, 3*maxPushes, 2*maxPushes)
 	}
 }
+
+// TestDialFilter: addresses in Config.AddrFilters' ranges that the
+// network told us are not dialed; under Explicit, or in TreatAsPublic,
+// they are. 127.0.0.2 stands for a private address a peer advertised.
+func TestDialFilter(t *testing.T) {
+	ctx := testCtx(t)
+	a := newNode(t, nil, false, func(c *Config) {
+		c.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.2/tcp/0")}
+		c.DisableQUIC = true
+	})
+	filtered := []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}
+	for _, tc := range []struct {
+		name     string
+		public   []netip.Prefix
+		explicit bool
+		ok       bool
+	}{
+		{"learned", nil, false, false},
+		{"explicit", nil, true, true},
+		{"treated as public", filtered, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newNode(t, nil, false, func(c *Config) {
+				c.AddrFilters, c.TreatAsPublic, c.DisableQUIC = filtered, tc.public, true
+			})
+			b.Peerstore().AddAddrs(a.ID(), a.ListenAddrs(), peer.TempAddrTTL) // as identify would
+			cctx := ctx
+			if tc.explicit {
+				cctx = Explicit(ctx)
+			}
+			_, err := b.Connect(cctx, a.ID())
+			if tc.ok != (err == nil) {
+				t.Fatalf("connect: %v, want success %v", err, tc.ok)
+			}
+		})
+	}
+	if got := ServerAddrFilters(); !slices.ContainsFunc(got, func(p netip.Prefix) bool { return p.Contains(netip.MustParseAddr("192.168.1.1")) }) ||
+		slices.ContainsFunc(got, func(p netip.Prefix) bool { return p.Contains(netip.MustParseAddr("127.0.0.1")) }) {
+		t.Errorf("ServerAddrFilters %v: want private ranges and not loopback", got)
+	}
+}

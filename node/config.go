@@ -32,8 +32,14 @@ type Config struct {
 	AppendAnnounceAddrs []ma.Multiaddr
 	NoAnnounceAddrs     []ma.Multiaddr
 	// TreatAsPublic lists IP ranges that AddrScope counts as public
-	// whatever their class (lab networks use documentation ranges).
+	// whatever their class (lab networks use documentation ranges); the
+	// dial filter lets them through.
 	TreatAsPublic []netip.Prefix
+	// AddrFilters lists IP ranges never dialed for addresses the network
+	// told us (identify, the DHT), as Kubo's Swarm.AddrFilters; addresses
+	// the user gave (Connect under Explicit) are dialed anyway.
+	// ServerAddrFilters is Kubo's server profile. Default: none.
+	AddrFilters []netip.Prefix
 	// Transports make the node's transports, most preferred first (a
 	// dial tries the first whose CanDial accepts the address), before
 	// anything is listened on. Default: QUIC() and TCP(); Memory(mn) for

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/mote-p2p/mote/peer"
@@ -24,10 +25,12 @@ type backoff struct {
 	failures int
 }
 
-// dialKey names a dial: to a peer, direct only (ForceDirect) or not.
+// dialKey names a dial: to a peer, direct only (ForceDirect) or not,
+// past the address filters (Explicit) or not.
 type dialKey struct {
-	id     peer.ID
-	direct bool
+	id       peer.ID
+	direct   bool
+	explicit bool
 }
 
 // dialCall is a dial in progress; concurrent Connects to one peer share it.
@@ -56,7 +59,7 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 	if c := n.connTo(id); c != nil && (!direct || !c.Limited()) {
 		return c, nil
 	}
-	key := dialKey{id, direct}
+	key := dialKey{id, direct, ctxFlag(ctx, explicitKey)}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -87,7 +90,7 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 func (n *Node) dial(key dialKey, call *dialCall) {
 	defer n.wg.Done()
 	id := key.id
-	c, err := n.dialAddrs(id, key.direct)
+	c, err := n.dialAddrs(id, key)
 	n.mu.Lock()
 	delete(n.dials, key)
 	if err != nil {
@@ -180,15 +183,15 @@ type dialTarget struct {
 // after a head start (happy eyeballs, as go-libp2p's dial ranker: QUIC
 // connects in one round trip fewer and is what a Kubo peer ends up
 // using), relayed addresses last.
-func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, direct bool) []dialTarget {
+func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, key dialKey) []dialTarget {
 	var targets []dialTarget
 	for _, a := range addrs {
 		t := n.transportFor(a)
-		if t == nil || !n.addrUsable(id, a) {
+		if t == nil || !n.addrUsable(id, a) || (!key.explicit && n.dialFiltered(a)) {
 			continue
 		}
 		class := dialClass(t, a)
-		if direct && class == transport.DialRelay {
+		if key.direct && class == transport.DialRelay {
 			continue
 		}
 		targets = append(targets, dialTarget{addr: a, t: t, class: class})
@@ -199,10 +202,13 @@ func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, direct bool) []dialTa
 // dialAddrs dials the known addresses of id, DialConcurrency at a time,
 // in the order and with the delays of planDials; the first connection
 // wins and the others are cancelled or closed.
-func (n *Node) dialAddrs(id peer.ID, direct bool) (*Conn, error) {
+func (n *Node) dialAddrs(id peer.ID, key dialKey) (*Conn, error) {
 	addrs := n.store.Addrs(id)
-	targets := n.planDials(id, addrs, direct)
+	targets := n.planDials(id, addrs, key)
 	if len(targets) == 0 {
+		if !key.explicit && slices.ContainsFunc(addrs, n.dialFiltered) {
+			return nil, fmt.Errorf("connect %s: no dialable address known (some are in Config.AddrFilters' ranges)", id)
+		}
 		if len(addrs) > 0 && len(n.planDialsIgnoringBackoff(addrs)) > 0 {
 			return nil, fmt.Errorf("connect %s: every address is in %w after failing", id, ErrDialBackoff)
 		}

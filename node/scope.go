@@ -91,3 +91,40 @@ func (n *Node) AddrScope(a ma.Multiaddr) Scope {
 	}
 	return ClassifyIP(ip, n.cfg.TreatAsPublic)
 }
+
+// ServerAddrFilters are the ranges Kubo's server profile never dials
+// (Swarm.AddrFilters): private, shared, link-local, documentation and
+// reserved networks, where an address a peer advertises can only reach
+// a stranger's LAN. cmd/mote uses them with the server preset.
+func ServerAddrFilters() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12",
+		"192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+		"198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+		"fc00::/7", "fe80::/10",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+// dialFiltered reports whether Config.AddrFilters keeps a from being
+// dialed: its IP is in a filtered range and not in TreatAsPublic.
+func (n *Node) dialFiltered(a ma.Multiaddr) bool {
+	ip, ok := firstAddrIP(a)
+	if !ok {
+		return false
+	}
+	for _, p := range n.cfg.TreatAsPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	for _, p := range n.cfg.AddrFilters {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -117,7 +117,15 @@ type ctxKey int
 const (
 	allowLimitedKey ctxKey = iota
 	forceDirectKey
+	explicitKey
 )
+
+// Explicit returns a context under which Connect dials the addresses
+// known for the peer without Config.AddrFilters: they came from the user
+// (a command, a bootstrap list), not from the network.
+func Explicit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, explicitKey, true)
+}
 
 // AllowLimited returns a context under which NewStream and NewStreamOn
 // may use a limited (relayed) connection, as go-libp2p's

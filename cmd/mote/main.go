@@ -220,7 +220,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		bootWG.Add(1)
 		go func() {
 			defer bootWG.Done()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			cctx, cancel := context.WithTimeout(node.Explicit(ctx), 30*time.Second) // the user's list: no dial filter
 			defer cancel()
 			if _, err := n.Connect(cctx, id, addr); err != nil {
 				fmt.Fprintln(stderr, "bootstrap:", err)
@@ -383,7 +383,7 @@ func dialThrowaway(ctx context.Context, target string) (*node.Node, *node.Conn, 
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := n.Connect(ctx, id, addr)
+	c, err := n.Connect(node.Explicit(ctx), id, addr)
 	if err == nil {
 		select {
 		case <-c.Identified():
