@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,14 +26,24 @@ import (
 
 // The control API listens on a loopback address written into the repo, as
 // Kubo's does, but speaks one JSON line each way per connection instead of
-// HTTP: {"Cmd": "swarm/connect", "Args": […]} in, {"Error": …, "Result": …}
-// out. net/http would add about a megabyte to the binary for four
-// commands.
+// HTTP: {"Cmd": "swarm/connect", "Args": […], "Token": …} in,
+// {"Error": …, "Result": …} out. net/http would add about a megabyte to
+// the binary for four commands.
+//
+// A loopback port is open to every local user, and swarm/connect makes the
+// daemon dial anywhere, so every request must carry a token that only the
+// repo's owner can read: the daemon draws a new one at each start and
+// writes it as the second line of the 0600 api file, after the address
+// (the first line alone is what older daemons wrote, and what Kubo's api
+// file holds). A Unix socket with 0600 permissions would need no token,
+// but would drop the TCP port of Addresses.API and works differently on
+// Windows.
 
 // apiRequest is one command sent to the daemon.
 type apiRequest struct {
-	Cmd  string
-	Args []string `json:",omitempty"`
+	Cmd   string
+	Args  []string `json:",omitempty"`
+	Token string   // from the repo's api file
 }
 
 // apiResponse is the daemon's answer.
@@ -42,7 +55,23 @@ type apiResponse struct {
 const (
 	maxAPIRequest = 64 << 10 // bytes in one request line
 	maxAPIClients = 16       // requests served at once
+	apiTokenBytes = 32       // random bytes of the token, hex in the api file
+
+	// A client that connected holds one of the maxAPIClients slots, so
+	// every phase of a connection is bounded: a legitimate client sends its
+	// request at once, and a silent or trickling one (which need not know
+	// the token) loses its slot after apiReadTimeout. Only a client with
+	// the token gets the longer apiCommandTimeout, which swarm/connect
+	// needs for a slow dial and identify. The whole connection thus ends
+	// within apiReadTimeout+apiCommandTimeout+apiWriteTimeout (80 s).
+	apiReadTimeout    = 10 * time.Second
+	apiCommandTimeout = 60 * time.Second
+	apiWriteTimeout   = 10 * time.Second
 )
+
+// errAPIToken answers a request without the right token; it does not say
+// which of the two was wrong.
+var errAPIToken = errors.New("unauthorized: missing or wrong API token (mote reads it from <repo>/api)")
 
 // idInfo answers /api/v0/id.
 type idInfo struct {
@@ -67,8 +96,8 @@ type peerInfo struct {
 }
 
 // serveAPI listens on addr (a loopback multiaddr), writes the bound
-// address into the repo, and serves until the returned stop function is
-// called.
+// address and a new token into the repo's api file, and serves requests
+// carrying that token until the returned stop function is called.
 func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func(), error) {
 	m, err := ma.NewMultiaddr(addr)
 	if err != nil {
@@ -82,7 +111,14 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 		return nil, fmt.Errorf("api listen %s: %w", m, err)
 	}
 	ln := ma.NetListener(ml)
-	if err := writeFileAtomic(filepath.Join(repo, apiFile), []byte(ml.Multiaddr().String()+"\n"), 0o600); err != nil {
+	// crypto/rand.Read never fails (it crashes the program instead).
+	secret := make([]byte, apiTokenBytes)
+	rand.Read(secret)
+	token := []byte(hex.EncodeToString(secret))
+	// writeFileAtomic creates the temp file 0600 in the repo and renames
+	// it, so the token is never in a file others may read, even briefly.
+	content := ml.Multiaddr().String() + "\n" + string(token) + "\n"
+	if err := writeFileAtomic(filepath.Join(repo, apiFile), []byte(content), 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("write api file: %w", err)
 	}
@@ -115,7 +151,7 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
-				serveAPIConn(ctx, c, commands)
+				serveAPIConn(ctx, c, token, commands)
 			}()
 		}
 	}()
@@ -127,12 +163,13 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 	}, nil
 }
 
-// serveAPIConn answers the one request of a client connection.
-func serveAPIConn(ctx context.Context, c net.Conn, commands map[string]func(context.Context, []string) (any, error)) {
+// serveAPIConn answers the one request of a client connection, if it
+// carries token, and closes the connection.
+func serveAPIConn(ctx context.Context, c net.Conn, token []byte, commands map[string]func(context.Context, []string) (any, error)) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.SetReadDeadline(time.Now().Add(apiReadTimeout))
 	line, err := bufio.NewReaderSize(io.LimitReader(c, maxAPIRequest), 4096).ReadBytes('\n')
 	if err != nil {
 		return
@@ -141,10 +178,14 @@ func serveAPIConn(ctx context.Context, c net.Conn, commands map[string]func(cont
 	var resp apiResponse
 	if err := json.Unmarshal(line, &req); err != nil {
 		resp.Error = "bad request: " + err.Error()
+	} else if subtle.ConstantTimeCompare([]byte(req.Token), token) != 1 {
+		// Constant time, so that the answer's timing does not tell how
+		// much of a guess was right.
+		resp.Error = errAPIToken.Error()
 	} else if f, ok := commands[req.Cmd]; !ok {
 		resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
 	} else {
-		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, apiCommandTimeout)
 		v, err := f(cctx, req.Args)
 		cancel()
 		if err != nil {
@@ -153,7 +194,7 @@ func serveAPIConn(ctx context.Context, c net.Conn, commands map[string]func(cont
 			resp.Error = err.Error()
 		}
 	}
-	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.SetWriteDeadline(time.Now().Add(apiWriteTimeout))
 	b, _ := json.Marshal(resp)
 	c.Write(append(b, '\n'))
 }
@@ -217,29 +258,36 @@ func swarmConnect(ctx context.Context, n *node.Node, args []string) ([]string, e
 
 // apiClient talks to the daemon of a repo.
 type apiClient struct {
-	addr string // host:port of the daemon's API
+	addr  string // host:port of the daemon's API
+	token string // sent with every request
 }
 
 // errNoDaemon means the repo has no running daemon.
 var errNoDaemon = errors.New("no running daemon (start one with: mote daemon)")
 
+// newAPIClient reads the address and token of the repo's daemon from its
+// api file: the address on the first line, the token on the second. A file
+// without the second line (from an older daemon, which checks no token)
+// gives a client that sends an empty token.
 func newAPIClient(repo string) (*apiClient, error) {
-	b, err := os.ReadFile(filepath.Join(repo, apiFile))
+	path := filepath.Join(repo, apiFile)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, errNoDaemon
 	}
 	if err != nil {
 		return nil, err
 	}
-	m, err := ma.NewMultiaddr(strings.TrimSpace(string(b)))
+	addr, token, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	m, err := ma.NewMultiaddr(strings.TrimSpace(addr))
 	if err != nil {
-		return nil, fmt.Errorf("api file: %w", err)
+		return nil, fmt.Errorf("api file %s: %w", path, err)
 	}
 	na, err := ma.ToNetAddr(m)
 	if err != nil {
-		return nil, fmt.Errorf("api file: %w", err)
+		return nil, fmt.Errorf("api file %s: %w", path, err)
 	}
-	return &apiClient{addr: na.String()}, nil
+	return &apiClient{addr: na.String(), token: strings.TrimSpace(token)}, nil
 }
 
 // call runs one command on the daemon and decodes its result into out.
@@ -250,7 +298,7 @@ func (c *apiClient) call(cmd string, args []string, out any) error {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(90 * time.Second))
-	req, _ := json.Marshal(apiRequest{Cmd: cmd, Args: args})
+	req, _ := json.Marshal(apiRequest{Cmd: cmd, Args: args, Token: c.token})
 	if _, err := conn.Write(append(req, '\n')); err != nil {
 		return fmt.Errorf("daemon API: %w", err)
 	}

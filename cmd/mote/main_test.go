@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -780,4 +781,184 @@ func TestAnnounceConfig(t *testing.T) {
 	if !slices.Contains(info.Addresses, shown+p2p) || slices.Contains(info.Addresses, hidden+p2p) {
 		t.Errorf("advertised %q, want %s and not %s", info.Addresses, shown, hidden)
 	}
+}
+
+// apiFileRE is the api file of a daemon listening on loopback: its address,
+// then its token.
+var apiFileRE = regexp.MustCompile(`^/ip4/127\.0\.0\.1/tcp/[1-9][0-9]*\n([0-9a-f]{64})\n$`)
+
+// TestAPIFile: the api file is the owner's alone, holds the address and a
+// token new at every start, and mote's commands use it.
+func TestAPIFile(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	var tokens []string
+	for range 2 {
+		d := startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+		path := filepath.Join(repo, apiFile)
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("api file: %v", err)
+		}
+		if m := st.Mode().Perm(); m != 0o600 {
+			t.Errorf("api file mode %v, want 0600", m)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := apiFileRE.FindStringSubmatch(string(b))
+		if m == nil {
+			t.Fatalf("api file %q, want <multiaddr>\\n<64 hex digits>\\n", b)
+		}
+		tokens = append(tokens, m[1])
+		if tmp, _ := filepath.Glob(filepath.Join(repo, ".tmp-*")); len(tmp) != 0 {
+			t.Errorf("temp files left in the repo: %q", tmp)
+		}
+
+		var info idInfo
+		out := mustMote(t, env, "id", "--repo", repo, "--json").stdout
+		if err := json.Unmarshal([]byte(out), &info); err != nil || info.ID != d.id {
+			t.Errorf("mote id --json: ID %q, %v; want %s\n%s", info.ID, err, d.id, out)
+		}
+		if out := mustMote(t, env, "stats", "--repo", repo).stdout; !strings.Contains(out, `"Goroutines"`) {
+			t.Errorf("mote stats:\n%s", out)
+		}
+		d.stop(syscall.SIGTERM)
+	}
+	if tokens[0] == tokens[1] {
+		t.Errorf("restarted daemon kept the token %s", tokens[0])
+	}
+}
+
+// apiExchange sends line to the API at addr and returns the answer, and
+// whether the daemon then closed the connection.
+func apiExchange(t *testing.T, addr, line string) (resp apiResponse, closed bool) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial API: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(cmdTimeout))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		t.Fatalf("write to API: %v", err)
+	}
+	dec := json.NewDecoder(c)
+	if err := dec.Decode(&resp); err != nil {
+		t.Fatalf("API answer to %s: %v", line, err)
+	}
+	// The answer is one line: all that may follow is its newline.
+	rest, err := io.ReadAll(io.MultiReader(dec.Buffered(), c))
+	return resp, err == nil && strings.TrimSpace(string(rest)) == ""
+}
+
+// TestAPIToken: a local client that does not know the token cannot make
+// the daemon dial, nor read anything.
+func TestAPIToken(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	ra, rb := t.TempDir(), t.TempDir()
+	a := startDaemon(t, env, ra, "--repo", ra, "--listen", loopback)
+	b := startDaemon(t, env, rb, "--repo", rb, "--listen", loopback)
+	api, err := newAPIClient(ra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.token) != 2*apiTokenBytes {
+		t.Fatalf("token %q from the api file, want %d hex digits", api.token, 2*apiTokenBytes)
+	}
+	flipped := api.token[:len(api.token)-1] + "0"
+	if strings.HasSuffix(api.token, "0") {
+		flipped = api.token[:len(api.token)-1] + "1"
+	}
+	request := func(cmd string, token any) string {
+		m := map[string]any{"Cmd": cmd, "Args": []string{b.addr()}}
+		if token != nil {
+			m["Token"] = token
+		}
+		line, _ := json.Marshal(m)
+		return string(line)
+	}
+	for _, tc := range []struct {
+		name, line string
+	}{
+		{"no token", request("swarm/connect", nil)},
+		{"empty token", request("swarm/connect", "")},
+		{"last digit changed", request("swarm/connect", flipped)},
+		{"truncated", request("swarm/connect", api.token[:len(api.token)-1])},
+		{"with a suffix", request("swarm/connect", api.token+"0")},
+		{"upper case", request("swarm/connect", strings.ToUpper(api.token))},
+		{"not a string", request("swarm/connect", 42)},
+		{"id without token", request("id", nil)},
+		{"unknown command", request("no/such", "wrong")},
+	} {
+		resp, closed := apiExchange(t, api.addr, tc.line)
+		if resp.Error == "" || resp.Result != nil {
+			t.Errorf("%s: answer error %q, result %s; want an error and no result", tc.name, resp.Error, resp.Result)
+		} else if tc.name != "not a string" && resp.Error != errAPIToken.Error() {
+			t.Errorf("%s: error %q, want %q", tc.name, resp.Error, errAPIToken)
+		}
+		if !closed {
+			t.Errorf("%s: connection not closed after the answer", tc.name)
+		}
+	}
+	if got := peers(t, env, a); len(got) != 0 {
+		t.Errorf("peers of A after unauthorized connects: %q", got)
+	}
+	if got := peers(t, env, b); len(got) != 0 {
+		t.Errorf("peers of B after unauthorized connects to it: %q", got)
+	}
+
+	// The same request with the token works, so the above failed for it.
+	resp, closed := apiExchange(t, api.addr, request("swarm/connect", api.token))
+	if resp.Error != "" || !closed {
+		t.Errorf("connect with the token: error %q, closed %v", resp.Error, closed)
+	}
+	if got := peers(t, env, a); !slices.Equal(got, []string{b.addr()}) {
+		t.Errorf("peers of A: %q, want [%s]", got, b.addr())
+	}
+}
+
+// TestAPISlowClients: clients that send nothing, or never finish their
+// line, are disconnected after the read deadline and meanwhile leave the
+// remaining slot to mote's commands.
+func TestAPISlowClients(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	startDaemon(t, env, repo, "--repo", repo, "--listen", loopback)
+	api, err := newAPIClient(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var conns []net.Conn
+	for i := range maxAPIClients - 1 {
+		c, err := net.DialTimeout("tcp", api.addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial API: %v", err)
+		}
+		defer c.Close()
+		if i%2 == 1 { // half of them start a request and stall
+			if _, err := io.WriteString(c, `{"Cmd": "stats", "To`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conns = append(conns, c)
+	}
+	mustMote(t, env, "stats", "--repo", repo)
+	if d := time.Since(start); d >= apiReadTimeout {
+		t.Errorf("mote stats took %v beside %d stalled clients, want under %v", d, len(conns), apiReadTimeout)
+	}
+	const bound = apiReadTimeout + 5*time.Second
+	for i, c := range conns {
+		c.SetReadDeadline(start.Add(bound))
+		n, err := c.Read(make([]byte, 1))
+		if !errors.Is(err, io.EOF) || n != 0 {
+			t.Errorf("stalled client %d: read %d bytes, %v; want the daemon to close within %v", i, n, err, bound)
+		}
+	}
+	mustMote(t, env, "stats", "--repo", repo)
 }
