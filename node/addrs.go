@@ -263,15 +263,16 @@ func (n *Node) noAnnounce(a ma.Multiaddr) bool {
 		if f.Equal(a) {
 			return true
 		}
-		if p, ok := cidrFilter(f); ok && hasIP && p.Contains(ip) {
+		if p, ok := AddrRange(f); ok && hasIP && p.Contains(ip) {
 			return true
 		}
 	}
 	return false
 }
 
-// cidrFilter reads /ip4/A/ipcidr/N (or ip6) as a prefix.
-func cidrFilter(f ma.Multiaddr) (netip.Prefix, bool) {
+// AddrRange reads a range written as /ip4/A/ipcidr/N or /ip6/A/ipcidr/N
+// (Kubo's form for Swarm.AddrFilters and NoAnnounce) as a prefix.
+func AddrRange(f ma.Multiaddr) (netip.Prefix, bool) {
 	if len(f) != 2 || f[1].Protocol().Code != ma.P_IPCIDR {
 		return netip.Prefix{}, false
 	}

@@ -240,7 +240,7 @@ func swarmConnect(ctx context.Context, n *node.Node, args []string) ([]string, e
 		if err != nil {
 			return nil, err
 		}
-		c, err := n.Connect(ctx, id, addr)
+		c, err := n.Connect(node.Explicit(ctx), id, addr) // the user's address: no dial filter
 		if err != nil {
 			return nil, err
 		}

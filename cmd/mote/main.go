@@ -165,7 +165,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		ClassicKeyExchange: cfg.ClassicKeyExchange,
 		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
-	if err := cfg.announceConfig(&ncfg); err != nil {
+	if err := cfg.announceConfig(&ncfg, presetName); err != nil {
 		return err
 	}
 	n, err := node.New(ncfg)

@@ -962,3 +962,35 @@ func TestAPISlowClients(t *testing.T) {
 	}
 	mustMote(t, env, "stats", "--repo", repo)
 }
+
+// TestAddrFiltersConfig: Swarm.AddrFilters unset gives Kubo's server
+// profile with the server preset and nothing with the others; a list
+// replaces it, [] turns it off, and a malformed range is an error.
+func TestAddrFiltersConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, preset string
+		filters      []string
+		want         int // number of ranges; -1 for an error
+	}{
+		{"server default", "server", nil, len(node.ServerAddrFilters())},
+		{"iot default", "iot", nil, 0},
+		{"off", "server", []string{}, 0},
+		{"list", "iot", []string{"/ip4/10.0.0.0/ipcidr/8", "/ip6/fe80::/ipcidr/10"}, 2},
+		{"malformed", "server", []string{"/ip4/10.0.0.0/tcp/8"}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := newRepoConfig()
+			cfg.Swarm.AddrFilters = tc.filters
+			var c node.Config
+			err := cfg.announceConfig(&c, tc.preset)
+			switch {
+			case tc.want < 0 && err == nil:
+				t.Fatal("a malformed range was accepted")
+			case tc.want >= 0 && err != nil:
+				t.Fatal(err)
+			case tc.want >= 0 && len(c.AddrFilters) != tc.want:
+				t.Fatalf("%d ranges, want %d: %v", len(c.AddrFilters), tc.want, c.AddrFilters)
+			}
+		})
+	}
+}

@@ -42,6 +42,13 @@ type repoConfig struct {
 		// counted as public addresses whatever their class.
 		TreatAsPublic []string `json:",omitempty"`
 	}
+	Swarm struct {
+		// AddrFilters lists ranges (/ip4/A/ipcidr/N, as Kubo's
+		// Swarm.AddrFilters) never dialed for addresses learned from
+		// the network. Unset (null): Kubo's server-profile ranges with
+		// the server preset, none with the others; [] dials everything.
+		AddrFilters []string
+	}
 	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
 	Bootstrap []string
 	// Preset names the resource limits: server (default), mobile, iot or
@@ -149,8 +156,8 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 }
 
 // announceConfig reads the Addresses fields that shape what the node
-// advertises into c.
-func (cfg *repoConfig) announceConfig(c *node.Config) error {
+// advertises, and the dial filter for the preset in force, into c.
+func (cfg *repoConfig) announceConfig(c *node.Config, preset string) error {
 	lists := []struct {
 		name string
 		in   []string
@@ -167,6 +174,19 @@ func (cfg *repoConfig) announceConfig(c *node.Config) error {
 				return fmt.Errorf("config %s: %q: %w", l.name, s, err)
 			}
 			*l.out = append(*l.out, a)
+		}
+	}
+	switch {
+	case cfg.Swarm.AddrFilters == nil && preset == "server":
+		c.AddrFilters = node.ServerAddrFilters()
+	default:
+		for _, s := range cfg.Swarm.AddrFilters {
+			a, err := ma.NewMultiaddr(s)
+			p, ok := node.AddrRange(a)
+			if err != nil || !ok {
+				return fmt.Errorf("config Swarm.AddrFilters: %q is not /ip4|ip6/A/ipcidr/N", s)
+			}
+			c.AddrFilters = append(c.AddrFilters, p)
 		}
 	}
 	for _, s := range cfg.Addresses.TreatAsPublic {
