@@ -577,8 +577,9 @@ func runChild() int {
 	var next atomic.Int64
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
-	// Eight dialers at a time: a mote listener refuses more handshakes in
-	// progress from one IP (transport.UpgraderConfig.MaxHandshakesPerIP).
+	// Eight dialers at a time: a mote listener keeps at most that many
+	// handshakes in progress from one IP, closing the oldest for a newer
+	// one (transport.UpgraderConfig.MaxHandshakesPerIP).
 	for range 8 {
 		wg.Go(func() {
 			for {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,7 +42,8 @@ const (
 type AddrFunc func(net.Addr) (ma.Multiaddr, error)
 
 // Listen wraps a raw listener: every accepted connection is upgraded in
-// the background (at most MaxInboundHandshakes at a time) and yields a
+// the background (at most MaxInboundHandshakes at a time, a newcomer
+// displacing the oldest when they are all taken, see admit) and yields a
 // Conn from Accept once authenticated. name is the transport's name in
 // ConnState.
 func (u *Upgrader) Listen(ln net.Listener, name string, addrOf AddrFunc) (Listener, error) {
@@ -59,7 +62,8 @@ func (u *Upgrader) Listen(ln net.Listener, name string, addrOf AddrFunc) (Listen
 		cancel: cancel,
 		conns:  make(chan Conn),
 		slots:  make(chan struct{}, u.cfg.MaxInboundHandshakes),
-		perIP:  make(map[string]int),
+		narrow: make(map[string]int),
+		wide:   make(map[string]int),
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -75,16 +79,31 @@ type listener struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	conns  chan Conn     // upgraded connections waiting for Accept
-	slots  chan struct{} // one token per handshake in progress
+	slots  chan struct{} // one token per handshake goroutine
 
-	perIPMu sync.Mutex
-	perIP   map[string]int // handshakes in progress by remote IP
-	wg      sync.WaitGroup
-	errMu   sync.Mutex
-	err     error // why acceptLoop stopped
-	once    sync.Once
+	// pending are the handshakes in progress, oldest first, at most
+	// MaxInboundHandshakes; narrow and wide count the non-exempt ones by
+	// address group (see handshakeGroups). A handshake leaves pending
+	// when it ends, or when admit drops it for a newer connection.
+	pendingMu sync.Mutex
+	pending   []*pendingHandshake
+	narrow    map[string]int
+	wide      map[string]int
+
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error // why acceptLoop stopped
+	once  sync.Once
 
 	acceptErrs atomic.Uint64 // temporary accept errors retried
+	dropped    atomic.Uint64 // handshakes dropped for newer connections
+}
+
+// pendingHandshake is one inbound handshake in progress.
+type pendingHandshake struct {
+	raw          net.Conn
+	narrow, wide string // address groups, see handshakeGroups
+	exempt       bool   // loopback without LimitLoopback: no group limits
 }
 
 // acceptLoop is the listener's one long-lived goroutine; it owns ln.
@@ -96,14 +115,11 @@ func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	var delay time.Duration // pause before the next retry, 0 after a success
 	for {
-		select {
-		case l.slots <- struct{}{}:
-		case <-l.ctx.Done():
-			return
-		}
+		// Accept before a slot is free: a connection left in the kernel's
+		// backlog cannot displace a stalled handshake, so silent
+		// connections holding every slot would lock out everyone else.
 		raw, err := l.ln.Accept()
 		if err != nil {
-			<-l.slots
 			if l.ctx.Err() != nil {
 				return // closed by Close
 			}
@@ -129,16 +145,26 @@ func (l *listener) acceptLoop() {
 			return
 		}
 		delay = 0
-		host := remoteHost(raw.RemoteAddr())
-		if !l.enter(host) {
-			<-l.slots
+		p, victim, why := l.admit(raw)
+		if victim != nil {
+			victim.raw.Close() // its goroutine ends and frees its slot
+			n := l.dropped.Add(1)
+			l.u.log.Info("inbound handshake dropped for a newer connection", "remote", victim.raw.RemoteAddr(),
+				"newer", raw.RemoteAddr(), "reason", why, "dropped", n)
+		}
+		// The slot bounds goroutines, not handshakes (admit does): it is
+		// held until the goroutine ends, so it waits for a dropped
+		// handshake's goroutine to see its closed conn, or, if upgraded
+		// connections fill the slots, for Accept to take them.
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.ctx.Done():
+			l.leave(p)
 			raw.Close()
-			l.u.log.Info("inbound connection refused", "remote", raw.RemoteAddr(),
-				"err", fmt.Sprintf("MaxHandshakesPerIP=%d handshakes from %s already in progress", l.u.cfg.MaxHandshakesPerIP, host))
-			continue
+			return
 		}
 		l.wg.Add(1)
-		go l.handshake(raw, host)
+		go l.handshake(raw, p)
 	}
 }
 
@@ -185,7 +211,7 @@ func (l *listener) pause(d time.Duration) bool {
 }
 
 // remoteHost is the IP of a remote address (the whole address for
-// transports without IPs), the unit of the per-IP handshake limit.
+// transports without IPs), from which its handshake groups are derived.
 func remoteHost(a net.Addr) string {
 	if host, _, err := net.SplitHostPort(a.String()); err == nil {
 		return host
@@ -193,47 +219,153 @@ func remoteHost(a net.Addr) string {
 	return a.String()
 }
 
-// enter counts a handshake from host, refusing it when host already has
-// MaxHandshakesPerIP in progress: one address alone cannot take every
-// handshake slot (slow-loris).
-func (l *listener) enter(host string) bool {
-	if !l.u.cfg.LimitLoopback {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return true // local processes are not the slow-loris threat
+// handshakeGroups are the address groups whose handshakes are limited
+// together (MaxHandshakesPerIP, MaxHandshakesPerSubnet). narrow is what
+// one host or site holds: an IPv4 address, or an IPv6 /64, since a site
+// gets a whole /64 and could otherwise open each connection from a new
+// address. wide is one network's: an IPv4 /24 or an IPv6 /48, the
+// smallest prefixes routed on the Internet. IPv4-mapped IPv6 addresses
+// count as IPv4. A host that is not an IP (memory transport) is a group
+// of its own.
+func handshakeGroups(host string) (narrow, wide string) {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host, host
+	}
+	ip = ip.Unmap()
+	nbits, wbits := 32, 24
+	if ip.Is6() {
+		nbits, wbits = 64, 48
+	}
+	n, _ := ip.Prefix(nbits) // cannot fail: the lengths fit the family
+	w, _ := ip.Prefix(wbits)
+	return n.String(), w.String()
+}
+
+// admit records the handshake of a new connection. When that would
+// exceed a limit it makes room rather than refuse the newcomer, and
+// returns the handshake it dropped (already forgotten; the caller closes
+// its conn) and why. It drops the oldest: of the newcomer's narrow
+// group when that is full, else of its wide group when that is full,
+// else, when every slot is taken, of the wide group holding the most.
+// An honest handshake is done in a few round trips, so the oldest one
+// is the likeliest to be stalling, and a newcomer from a full group
+// only displaces its own group. At most one is dropped: each limit was
+// kept before, and one fewer handshake in a group leaves room in its
+// wider scopes too.
+func (l *listener) admit(raw net.Conn) (p, victim *pendingHandshake, why string) {
+	host := remoteHost(raw.RemoteAddr())
+	p = &pendingHandshake{raw: raw}
+	p.narrow, p.wide = handshakeGroups(host)
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		p.exempt = !l.u.cfg.LimitLoopback // local processes are not the slow-loris threat
+	}
+	cfg := &l.u.cfg
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	switch {
+	case !p.exempt && l.narrow[p.narrow] >= cfg.MaxHandshakesPerIP:
+		victim = l.oldest(func(q *pendingHandshake) bool { return q.narrow == p.narrow })
+		why = fmt.Sprintf("MaxHandshakesPerIP=%d handshakes from %s in progress", cfg.MaxHandshakesPerIP, p.narrow)
+	case !p.exempt && l.wide[p.wide] >= cfg.MaxHandshakesPerSubnet:
+		victim = l.oldest(func(q *pendingHandshake) bool { return q.wide == p.wide })
+		why = fmt.Sprintf("MaxHandshakesPerSubnet=%d handshakes from %s in progress", cfg.MaxHandshakesPerSubnet, p.wide)
+	case len(l.pending) >= cfg.MaxInboundHandshakes:
+		victim = l.busiest()
+		why = fmt.Sprintf("MaxInboundHandshakes=%d handshakes in progress", cfg.MaxInboundHandshakes)
+	}
+	if victim != nil {
+		l.remove(victim)
+	}
+	l.pending = append(l.pending, p)
+	if !p.exempt {
+		l.narrow[p.narrow]++
+		l.wide[p.wide]++
+	}
+	return p, victim, why
+}
+
+// oldest is the oldest non-exempt pending handshake that match accepts.
+// The caller holds pendingMu.
+func (l *listener) oldest(match func(*pendingHandshake) bool) *pendingHandshake {
+	for _, q := range l.pending {
+		if !q.exempt && match(q) {
+			return q
 		}
 	}
-	l.perIPMu.Lock()
-	defer l.perIPMu.Unlock()
-	if l.perIP[host] >= l.u.cfg.MaxHandshakesPerIP {
+	return nil
+}
+
+// busiest is the oldest pending handshake of the wide group holding the
+// most (exempt ones count as holding none, so they go last). The caller
+// holds pendingMu.
+func (l *listener) busiest() *pendingHandshake {
+	held := func(q *pendingHandshake) int {
+		if q.exempt {
+			return 0
+		}
+		return l.wide[q.wide]
+	}
+	var best *pendingHandshake
+	for _, q := range l.pending { // oldest first: ties go to the oldest
+		if best == nil || held(q) > held(best) {
+			best = q
+		}
+	}
+	return best
+}
+
+// remove forgets a pending handshake. The caller holds pendingMu.
+func (l *listener) remove(p *pendingHandshake) {
+	i := slices.Index(l.pending, p)
+	if i < 0 {
+		return
+	}
+	l.pending = slices.Delete(l.pending, i, i+1)
+	if p.exempt {
+		return
+	}
+	if l.narrow[p.narrow]--; l.narrow[p.narrow] <= 0 {
+		delete(l.narrow, p.narrow)
+	}
+	if l.wide[p.wide]--; l.wide[p.wide] <= 0 {
+		delete(l.wide, p.wide)
+	}
+}
+
+// leave forgets p as its handshake ends; it reports false if admit had
+// dropped it already for a newer connection.
+func (l *listener) leave(p *pendingHandshake) bool {
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	if !slices.Contains(l.pending, p) {
 		return false
 	}
-	l.perIP[host]++
+	l.remove(p)
 	return true
 }
 
-func (l *listener) leave(host string) {
-	l.perIPMu.Lock()
-	defer l.perIPMu.Unlock()
-	if _, ok := l.perIP[host]; !ok {
-		return // exempt from counting
-	}
-	if l.perIP[host]--; l.perIP[host] <= 0 {
-		delete(l.perIP, host)
-	}
-}
-
 // handshake upgrades one raw connection and hands it to Accept.
-func (l *listener) handshake(raw net.Conn, host string) {
+func (l *listener) handshake(raw net.Conn, p *pendingHandshake) {
 	defer l.wg.Done()
 	defer func() { <-l.slots }()
-	defer l.leave(host)
 	raddr, err := l.addrOf(raw.RemoteAddr())
 	if err != nil {
+		l.leave(p)
 		raw.Close()
 		l.u.log.Debug("inbound connection refused", "remote", raw.RemoteAddr(), "err", err)
 		return
 	}
 	c, err := l.u.UpgradeInbound(l.ctx, raw, Endpoint{Transport: l.name, Local: l.laddr, Remote: raddr})
+	if !l.leave(p) {
+		// Dropped (and logged) by admit, which closed raw: the upgrade
+		// failed, or finished just before and is closed now, since its
+		// slot went to the newer connection.
+		if err == nil {
+			c.Close()
+		}
+		return
+	}
 	if err != nil {
 		l.u.log.Info("inbound connection refused", "remote", raddr, "err", err)
 		return

@@ -243,8 +243,8 @@ func TestPipe(t *testing.T) {
 }
 
 // TestHandshakesPerIP: one address cannot hold more than
-// MaxHandshakesPerIP handshakes; its further connections are closed at
-// once, and another address still gets through (slow-loris).
+// MaxHandshakesPerIP handshakes (a newer one displaces its oldest), and
+// another address still gets through (slow-loris).
 func TestHandshakesPerIP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

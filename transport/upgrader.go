@@ -33,15 +33,28 @@ type UpgraderConfig struct {
 	// muxer). Default 15 s, as go-libp2p.
 	HandshakeTimeout time.Duration
 	// MaxInboundHandshakes bounds concurrent inbound handshakes per
-	// listener; further connections wait in the kernel's backlog.
-	// Default 64.
+	// listener. When all are taken, a new connection takes the slot of
+	// the oldest handshake from the address group (see
+	// MaxHandshakesPerSubnet) holding the most, instead of waiting in the
+	// kernel's backlog behind connections that may never speak: an
+	// honest handshake takes a few round trips, so the oldest is the
+	// likeliest to be stalling (slow-loris). Default 64.
 	MaxInboundHandshakes int
 	// MaxHandshakesPerIP bounds the inbound handshakes in progress from
-	// one remote IP; more connections from it are closed at once, so a
-	// slow-loris peer cannot hold every slot. Default 8. Loopback
-	// addresses are exempt (as in go-libp2p) unless LimitLoopback is set.
+	// one IPv4 address or one IPv6 /64 (a host or site may own the whole
+	// /64, so its addresses count as one); a newer connection from a full
+	// group takes the slot of that group's oldest handshake, so one host
+	// cannot hold every slot. Default 8. Loopback addresses are exempt
+	// (as in go-libp2p) unless LimitLoopback is set.
 	MaxHandshakesPerIP int
-	// LimitLoopback applies MaxHandshakesPerIP to loopback addresses too.
+	// MaxHandshakesPerSubnet bounds them likewise from one IPv4 /24 or
+	// IPv6 /48, against one network renting many addresses. Default 4 ×
+	// MaxHandshakesPerIP: room for a few busy hosts (or a NAT pool)
+	// while a single subnet still holds at most half of the default
+	// slots.
+	MaxHandshakesPerSubnet int
+	// LimitLoopback applies the per-IP and per-subnet limits to loopback
+	// addresses too.
 	LimitLoopback bool
 	// Logger receives the reasons connections were refused. Default: none.
 	Logger *slog.Logger
@@ -91,6 +104,9 @@ func NewUpgrader(cfg UpgraderConfig) (*Upgrader, error) {
 	}
 	if cfg.MaxHandshakesPerIP <= 0 {
 		cfg.MaxHandshakesPerIP = 8
+	}
+	if cfg.MaxHandshakesPerSubnet <= 0 {
+		cfg.MaxHandshakesPerSubnet = 4 * cfg.MaxHandshakesPerIP
 	}
 	if len(cfg.Security) == 0 {
 		cfg.Security = defaultSecurity

@@ -213,8 +213,9 @@ func roleHold(o *out, st stack, a roleArgs) error {
 }
 
 // grow fills clients and streams: one node, connection and echoed hold
-// stream each, eight at a time, since a mote listener refuses more
-// handshakes in progress from one IP (MaxHandshakesPerIP, default 8).
+// stream each, eight at a time, since a mote listener keeps at most that
+// many handshakes in progress from one IP, closing the oldest for a newer
+// one (MaxHandshakesPerIP, default 8).
 func grow(st stack, a roleArgs, clients []client, streams []stream) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
