@@ -45,6 +45,13 @@ type Limits struct {
 	// addresses kept per peer.
 	MaxPeers        int
 	MaxAddrsPerPeer int
+	// MaxAddrBytesPerPeer and MaxAddrBytes bound the peerstore's
+	// addresses in memory, per peer and in total, at what a parsed
+	// address costs rather than its wire size (peer.StoreConfig), so
+	// that peers sending long addresses of many small components cannot
+	// make it hold many times what they sent.
+	MaxAddrBytesPerPeer int
+	MaxAddrBytes        int
 	// ConnLowWater and ConnHighWater drive the connection manager: above
 	// the high mark, connections are closed, least valuable first, until
 	// the low mark is reached. Connections younger than ConnGracePeriod
@@ -90,7 +97,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 1024, MaxOutboundConns: 1024, MaxInboundStreams: 256,
 			StreamWindow: 4 * mib, ConnWindow: 16 * mib, QUICStreamWindow: 4 * mib, QUICConnWindow: 8 * mib, QUICMaxStreams: 256,
-			MaxPeers: 4096, MaxAddrsPerPeer: 64,
+			MaxPeers: 4096, MaxAddrsPerPeer: 64, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 16 * mib,
 			ConnLowWater: 160, ConnHighWater: 192, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: -1, KeepAlive: 30 * time.Second,
 			DHTRecords: 65536, GossipSeen: 65536,
@@ -99,7 +106,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 128, MaxOutboundConns: 128, MaxInboundStreams: 128,
 			StreamWindow: 1 * mib, ConnWindow: 4 * mib, QUICStreamWindow: 1 * mib, QUICConnWindow: 2 * mib, QUICMaxStreams: 128,
-			MaxPeers: 1024, MaxAddrsPerPeer: 32,
+			MaxPeers: 1024, MaxAddrsPerPeer: 32, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 4 * mib,
 			ConnLowWater: 32, ConnHighWater: 96, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 10 * time.Minute, KeepAlive: 30 * time.Second,
 			DHTRecords: 4096, GossipSeen: 8192,
@@ -109,7 +116,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 64, MaxOutboundConns: 32, MaxInboundStreams: 64,
 			StreamWindow: 256 * kib, ConnWindow: 512 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 512 * kib, QUICMaxStreams: 64,
-			MaxPeers: 256, MaxAddrsPerPeer: 16,
+			MaxPeers: 256, MaxAddrsPerPeer: 16, MaxAddrBytesPerPeer: 8 * kib, MaxAddrBytes: 1 * mib,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 5 * time.Minute, KeepAlive: 60 * time.Second,
 			DHTRecords: 1024, GossipSeen: 2048,
@@ -119,7 +126,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 16, MaxOutboundConns: 16, MaxInboundStreams: 32,
 			StreamWindow: 256 * kib, ConnWindow: 256 * kib, QUICStreamWindow: 64 * kib, QUICConnWindow: 128 * kib, QUICMaxStreams: 32,
-			MaxPeers: 64, MaxAddrsPerPeer: 8,
+			MaxPeers: 64, MaxAddrsPerPeer: 8, MaxAddrBytesPerPeer: 4 * kib, MaxAddrBytes: 256 * kib,
 			ConnLowWater: 4, ConnHighWater: 12, ConnGracePeriod: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, KeepAlive: 60 * time.Second,
 			DHTRecords: 256, GossipSeen: 512,
@@ -144,6 +151,8 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.MaxInboundStreams, d.MaxInboundStreams)
 	set(&l.MaxPeers, d.MaxPeers)
 	set(&l.MaxAddrsPerPeer, d.MaxAddrsPerPeer)
+	set(&l.MaxAddrBytesPerPeer, d.MaxAddrBytesPerPeer)
+	set(&l.MaxAddrBytes, d.MaxAddrBytes)
 	set(&l.ConnLowWater, d.ConnLowWater)
 	set(&l.ConnHighWater, d.ConnHighWater)
 	set(&l.DHTRecords, d.DHTRecords)
@@ -234,25 +243,27 @@ func (n *Node) Limits() Limits { return n.cfg.Limits }
 
 // limitsJSON is Limits with durations as text ("20s"), for config files.
 type limitsJSON struct {
-	MaxInboundConns   int    `json:",omitempty"`
-	MaxOutboundConns  int    `json:",omitempty"`
-	MaxInboundStreams int    `json:",omitempty"`
-	StreamWindow      uint32 `json:",omitempty"`
-	ConnWindow        uint64 `json:",omitempty"`
-	QUICStreamWindow  uint64 `json:",omitempty"`
-	QUICConnWindow    uint64 `json:",omitempty"`
-	QUICMaxStreams    int64  `json:",omitempty"`
-	MaxPeers          int    `json:",omitempty"`
-	MaxAddrsPerPeer   int    `json:",omitempty"`
-	ConnLowWater      int    `json:",omitempty"`
-	ConnHighWater     int    `json:",omitempty"`
-	ConnGracePeriod   string `json:",omitempty"`
-	IdleTimeout       string `json:",omitempty"`
-	KeepAlive         string `json:",omitempty"`
-	DHTRecords        int    `json:",omitempty"`
-	GossipSeen        int    `json:",omitempty"`
-	RateLimit         int64  `json:",omitempty"`
-	MemoryLimit       int64  `json:",omitempty"`
+	MaxInboundConns     int    `json:",omitempty"`
+	MaxOutboundConns    int    `json:",omitempty"`
+	MaxInboundStreams   int    `json:",omitempty"`
+	StreamWindow        uint32 `json:",omitempty"`
+	ConnWindow          uint64 `json:",omitempty"`
+	QUICStreamWindow    uint64 `json:",omitempty"`
+	QUICConnWindow      uint64 `json:",omitempty"`
+	QUICMaxStreams      int64  `json:",omitempty"`
+	MaxPeers            int    `json:",omitempty"`
+	MaxAddrsPerPeer     int    `json:",omitempty"`
+	MaxAddrBytesPerPeer int    `json:",omitempty"`
+	MaxAddrBytes        int    `json:",omitempty"`
+	ConnLowWater        int    `json:",omitempty"`
+	ConnHighWater       int    `json:",omitempty"`
+	ConnGracePeriod     string `json:",omitempty"`
+	IdleTimeout         string `json:",omitempty"`
+	KeepAlive           string `json:",omitempty"`
+	DHTRecords          int    `json:",omitempty"`
+	GossipSeen          int    `json:",omitempty"`
+	RateLimit           int64  `json:",omitempty"`
+	MemoryLimit         int64  `json:",omitempty"`
 }
 
 func durText(d time.Duration) string {
@@ -267,7 +278,7 @@ func (l Limits) MarshalJSON() ([]byte, error) {
 	return json.Marshal(limitsJSON{
 		l.MaxInboundConns, l.MaxOutboundConns, l.MaxInboundStreams, l.StreamWindow, l.ConnWindow,
 		l.QUICStreamWindow, l.QUICConnWindow, l.QUICMaxStreams, l.MaxPeers, l.MaxAddrsPerPeer,
-		l.ConnLowWater, l.ConnHighWater, durText(l.ConnGracePeriod), durText(l.IdleTimeout),
+		l.MaxAddrBytesPerPeer, l.MaxAddrBytes, l.ConnLowWater, l.ConnHighWater, durText(l.ConnGracePeriod), durText(l.IdleTimeout),
 		durText(l.KeepAlive), l.DHTRecords, l.GossipSeen, l.RateLimit, l.MemoryLimit,
 	})
 }
@@ -303,7 +314,7 @@ func (l *Limits) UnmarshalJSON(b []byte) error {
 	*l = Limits{
 		j.MaxInboundConns, j.MaxOutboundConns, j.MaxInboundStreams, j.StreamWindow, j.ConnWindow,
 		j.QUICStreamWindow, j.QUICConnWindow, j.QUICMaxStreams, j.MaxPeers, j.MaxAddrsPerPeer,
-		j.ConnLowWater, j.ConnHighWater, grace, idle, ka, j.DHTRecords, j.GossipSeen, j.RateLimit, j.MemoryLimit,
+		j.MaxAddrBytesPerPeer, j.MaxAddrBytes, j.ConnLowWater, j.ConnHighWater, grace, idle, ka, j.DHTRecords, j.GossipSeen, j.RateLimit, j.MemoryLimit,
 	}
 	return nil
 }

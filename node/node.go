@@ -124,12 +124,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg:         cfg,
-		key:         key,
-		id:          peer.IDFromPublicKey(key.Public()),
-		log:         cfg.Logger,
-		up:          up,
-		store:       peer.NewStore(peer.StoreConfig{MaxPeers: cfg.Limits.MaxPeers, MaxAddrsPerPeer: cfg.Limits.MaxAddrsPerPeer}),
+		cfg: cfg,
+		key: key,
+		id:  peer.IDFromPublicKey(key.Public()),
+		log: cfg.Logger,
+		up:  up,
+		store: peer.NewStore(peer.StoreConfig{MaxPeers: cfg.Limits.MaxPeers, MaxAddrsPerPeer: cfg.Limits.MaxAddrsPerPeer,
+			MaxAddrBytesPerPeer: cfg.Limits.MaxAddrBytesPerPeer, MaxAddrBytes: cfg.Limits.MaxAddrBytes}),
 		ctx:         ctx,
 		cancel:      cancel,
 		conns:       make(map[peer.ID][]*Conn),

@@ -36,6 +36,34 @@ const (
 	DefaultMaxPeers            = 1024
 	DefaultMaxAddrsPerPeer     = 64
 	DefaultMaxProtocolsPerPeer = 256
+	// DefaultMaxAddrBytesPerPeer fits 37 addresses of the longest kind
+	// Kubo advertises (/ip4/x/udp/y/quic-v1/webtransport with two
+	// certhashes: 86 bytes in 6 components, costing 436), several times
+	// the 10 or so a Kubo node has, but only 5 at the MaxAddrLen and
+	// MaxComponents limits (3144 each). 64 connected peers sending the
+	// worst then hold 1 MiB.
+	DefaultMaxAddrBytesPerPeer = 16 << 10
+	// DefaultMaxAddrBytes is 8 KiB per peer at DefaultMaxPeers, several
+	// times what real peers' addresses cost on average.
+	DefaultMaxAddrBytes = 8 << 20
+
+	// addrEntryCost and componentCost are what the byte budgets charge
+	// for a stored address, besides twice its binary length (held once by
+	// the parsed address and once as addrInfo.key): addrEntryCost is the
+	// size of an addrInfo and componentCost that of a multiaddr.Component
+	// (a pointer, a string header and an int), on 64-bit platforms. A
+	// test checks them against unsafe.Sizeof. Allocator rounding is left
+	// out.
+	addrEntryCost = 72
+	componentCost = 32
+	// sweepInterval bounds how long expired addresses keep their bytes.
+	// Expiry is otherwise lazy, checked when a peer's addresses are read
+	// or added, and a peer that never comes back would keep them until
+	// evicted. A sweep visits every address, so mutating calls start one
+	// at most this often; a full budget may start one once per
+	// fullSweepInterval.
+	sweepInterval     = time.Minute
+	fullSweepInterval = time.Second
 
 	// maxProtocolLen matches multistream-select's message limit: a longer
 	// protocol ID could never have been negotiated.
@@ -63,6 +91,20 @@ type StoreConfig struct {
 	// MaxProtocolsPerPeer bounds each peer's protocol list (default 256);
 	// extra protocols are dropped.
 	MaxProtocolsPerPeer int
+	// MaxAddrBytesPerPeer bounds the memory each peer's addresses take
+	// (default 16 KiB), since a count alone lets long addresses cost
+	// far more than short ones. An address costs 72 + 2×(binary length)
+	// + 32×(components) bytes. A new address over the budget is handled
+	// as when MaxAddrsPerPeer is reached: it replaces the one expiring
+	// soonest if it outlives it and the replacement fits, and is dropped
+	// otherwise.
+	MaxAddrBytesPerPeer int
+	// MaxAddrBytes bounds the memory all addresses take, costed as for
+	// MaxAddrBytesPerPeer (default 8 MiB). When full, expired addresses
+	// are swept and then disconnected peers are evicted, least recently
+	// updated first, as for MaxPeers; an address that still does not fit
+	// is dropped.
+	MaxAddrBytes int
 }
 
 // Store is a bounded, concurrency-safe record of what is known about
@@ -82,11 +124,17 @@ type Store struct {
 	// interned holds the protocol IDs shared by peers' lists (intern),
 	// at most maxInterned of them.
 	interned map[string]*protoEntry
+	// addrBytes is the cost of all stored addresses (addrCost), kept
+	// exactly as addresses come and go; lastSweep is when expired ones
+	// were last dropped from every peer.
+	addrBytes int
+	lastSweep time.Time
 }
 
 // peerInfo is everything stored about one peer.
 type peerInfo struct {
 	addrs       []addrInfo
+	addrBytes   int           // addrCost of addrs
 	protos      []*protoEntry // searched linearly (short lists)
 	key         PublicKey
 	agent       string
@@ -117,6 +165,12 @@ func NewStore(cfg StoreConfig) *Store {
 	}
 	if cfg.MaxProtocolsPerPeer <= 0 {
 		cfg.MaxProtocolsPerPeer = DefaultMaxProtocolsPerPeer
+	}
+	if cfg.MaxAddrBytesPerPeer <= 0 {
+		cfg.MaxAddrBytesPerPeer = DefaultMaxAddrBytesPerPeer
+	}
+	if cfg.MaxAddrBytes <= 0 {
+		cfg.MaxAddrBytes = DefaultMaxAddrBytes
 	}
 	return &Store{
 		cfg:      cfg,
@@ -164,6 +218,7 @@ func (s *Store) removeLocked(id ID) {
 		s.idle.Remove(p.elem)
 	}
 	s.release(p.protos)
+	s.addrBytes -= p.addrBytes
 	delete(s.peers, id)
 }
 
@@ -183,11 +238,68 @@ func outlives(a, b time.Time) bool {
 	return !b.IsZero() && a.After(b)
 }
 
-// pruneAddrs drops expired addresses in place.
-func pruneAddrs(p *peerInfo, now time.Time) {
+// addrCost is what the byte budgets charge for a stored address; see
+// addrEntryCost.
+func addrCost(a addrInfo) int {
+	return addrEntryCost + 2*len(a.key) + componentCost*len(a.addr)
+}
+
+// pruneAddrs drops p's expired addresses in place, releasing their
+// bytes. s.mu must be held.
+func (s *Store) pruneAddrs(p *peerInfo, now time.Time) {
 	p.addrs = slices.DeleteFunc(p.addrs, func(a addrInfo) bool {
-		return !a.expires.IsZero() && !now.Before(a.expires)
+		if a.expires.IsZero() || now.Before(a.expires) {
+			return false
+		}
+		p.addrBytes -= addrCost(a)
+		s.addrBytes -= addrCost(a)
+		return true
 	})
+}
+
+// clearAddrs drops all of p's addresses. s.mu must be held.
+func (s *Store) clearAddrs(p *peerInfo) {
+	s.addrBytes -= p.addrBytes
+	p.addrs, p.addrBytes = nil, 0
+}
+
+// maybeSweep prunes every peer's addresses if the last sweep is
+// sweepInterval old. s.mu must be held.
+func (s *Store) maybeSweep(now time.Time) {
+	if now.Sub(s.lastSweep) >= sweepInterval {
+		s.sweep(now, nil)
+	}
+}
+
+// sweep prunes the addresses of every peer but skip. s.mu must be held.
+func (s *Store) sweep(now time.Time, skip *peerInfo) {
+	s.lastSweep = now
+	for _, p := range s.peers {
+		if p != skip && p.addrBytes > 0 {
+			s.pruneAddrs(p, now)
+		}
+	}
+}
+
+// makeRoom reports whether n more address bytes fit MaxAddrBytes, making
+// room if needed: by sweeping expired addresses, then by evicting the
+// disconnected peers updated least recently that hold addresses, never
+// keep. keep's addresses are left as they are. s.mu must be held.
+func (s *Store) makeRoom(n int, keep *peerInfo, now time.Time) bool {
+	if s.addrBytes+n <= s.cfg.MaxAddrBytes {
+		return true
+	}
+	if now.Sub(s.lastSweep) >= fullSweepInterval {
+		s.sweep(now, keep)
+	}
+	for e := s.idle.Back(); e != nil && s.addrBytes+n > s.cfg.MaxAddrBytes; {
+		prev := e.Prev()
+		if id := e.Value.(ID); s.peers[id] != keep && s.peers[id].addrBytes > 0 {
+			s.removeLocked(id)
+		}
+		e = prev
+	}
+	return s.addrBytes+n <= s.cfg.MaxAddrBytes
 }
 
 // AddAddrs adds addrs for id, valid for ttl. An address already known
@@ -205,7 +317,8 @@ func (s *Store) AddAddrs(id ID, addrs []multiaddr.Multiaddr, ttl time.Duration) 
 		return false
 	}
 	now := s.now()
-	pruneAddrs(p, now)
+	s.maybeSweep(now)
+	s.pruneAddrs(p, now)
 	for _, a := range addrs {
 		s.addAddrLocked(p, a, ttl, now)
 	}
@@ -232,22 +345,45 @@ func (s *Store) addAddrLocked(p *peerInfo, a multiaddr.Multiaddr, ttl time.Durat
 		return
 	}
 	ent := addrInfo{addr: a, key: string(b), ttl: ttl, expires: exp}
-	if len(p.addrs) < s.cfg.MaxAddrsPerPeer {
-		p.addrs = append(p.addrs, ent)
+	cost := addrCost(ent)
+	// ent goes at i: appended, or in place of an address freeing freed
+	// bytes when p is full in count or bytes.
+	i, freed := len(p.addrs), 0
+	if len(p.addrs) >= s.cfg.MaxAddrsPerPeer || p.addrBytes+cost > s.cfg.MaxAddrBytesPerPeer {
+		i = soonestExpiring(p.addrs)
+		if i < 0 || !outlives(exp, p.addrs[i].expires) {
+			return
+		}
+		freed = addrCost(p.addrs[i])
+		if p.addrBytes-freed+cost > s.cfg.MaxAddrBytesPerPeer {
+			return
+		}
+	}
+	if !s.makeRoom(cost-freed, p, now) {
 		return
 	}
+	if i == len(p.addrs) {
+		p.addrs = append(p.addrs, ent)
+	} else {
+		p.addrs[i] = ent
+	}
+	p.addrBytes += cost - freed
+	s.addrBytes += cost - freed
+}
+
+// soonestExpiring returns the index of the address expiring first, or -1
+// if none expires.
+func soonestExpiring(addrs []addrInfo) int {
 	soonest := -1
-	for i := range p.addrs {
-		if p.addrs[i].expires.IsZero() {
+	for i := range addrs {
+		if addrs[i].expires.IsZero() {
 			continue
 		}
-		if soonest < 0 || p.addrs[i].expires.Before(p.addrs[soonest].expires) {
+		if soonest < 0 || addrs[i].expires.Before(addrs[soonest].expires) {
 			soonest = i
 		}
 	}
-	if soonest >= 0 && outlives(exp, p.addrs[soonest].expires) {
-		p.addrs[soonest] = ent
-	}
+	return soonest
 }
 
 // SetAddrs replaces id's address set with addrs, valid for ttl; ttl <= 0
@@ -255,9 +391,11 @@ func (s *Store) addAddrLocked(p *peerInfo, a multiaddr.Multiaddr, ttl time.Durat
 func (s *Store) SetAddrs(id ID, addrs []multiaddr.Multiaddr, ttl time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
+	s.maybeSweep(now)
 	if ttl <= 0 || len(addrs) == 0 {
 		if p, ok := s.peers[id]; ok {
-			p.addrs = nil
+			s.clearAddrs(p)
 			s.lookup(id)
 		}
 		return true
@@ -266,8 +404,7 @@ func (s *Store) SetAddrs(id ID, addrs []multiaddr.Multiaddr, ttl time.Duration) 
 	if p == nil {
 		return false
 	}
-	p.addrs = nil
-	now := s.now()
+	s.clearAddrs(p)
 	for _, a := range addrs {
 		s.addAddrLocked(p, a, ttl, now)
 	}
@@ -282,7 +419,7 @@ func (s *Store) Addrs(id ID) []multiaddr.Multiaddr {
 	if !ok {
 		return nil
 	}
-	pruneAddrs(p, s.now())
+	s.pruneAddrs(p, s.now())
 	if len(p.addrs) == 0 {
 		return nil
 	}
@@ -559,12 +696,16 @@ func (s *Store) SetConnected(id ID, connected bool) {
 		return
 	}
 	p.elem = s.idle.PushFront(id)
-	exp := s.now().Add(RecentlyConnectedAddrTTL)
+	now := s.now()
+	exp := now.Add(RecentlyConnectedAddrTTL)
 	for i := range p.addrs {
 		if p.addrs[i].ttl == ConnectedAddrTTL {
 			p.addrs[i].ttl, p.addrs[i].expires = RecentlyConnectedAddrTTL, exp
 		}
 	}
+	// Disconnects are what leave addresses to expire unread, so they
+	// also drive the sweep.
+	s.maybeSweep(now)
 }
 
 // Peers returns the stored peer IDs in byte order.
@@ -584,6 +725,13 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.peers)
+}
+
+// storedAddrBytes returns the cost of all stored addresses, for tests.
+func (s *Store) storedAddrBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrBytes
 }
 
 // Remove forgets everything about id, connected or not.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ func addrStrings(as []multiaddr.Multiaddr) []string {
 
 func TestStoreDefaults(t *testing.T) {
 	s := NewStore(StoreConfig{MaxPeers: -1})
-	if s.cfg.MaxPeers != DefaultMaxPeers || s.cfg.MaxAddrsPerPeer != DefaultMaxAddrsPerPeer || s.cfg.MaxProtocolsPerPeer != DefaultMaxProtocolsPerPeer {
+	if s.cfg.MaxPeers != DefaultMaxPeers || s.cfg.MaxAddrsPerPeer != DefaultMaxAddrsPerPeer || s.cfg.MaxProtocolsPerPeer != DefaultMaxProtocolsPerPeer ||
+		s.cfg.MaxAddrBytesPerPeer != DefaultMaxAddrBytesPerPeer || s.cfg.MaxAddrBytes != DefaultMaxAddrBytes {
 		t.Fatalf("defaults not applied: %+v", s.cfg)
 	}
 }
@@ -590,4 +592,238 @@ func BenchmarkStoreSetProtocols(b *testing.B) {
 	for b.Loop() {
 		s.SetProtocols(id, honest)
 	}
+}
+
+// checkAddrBytes checks that the stored byte totals match the addresses
+// stored.
+func checkAddrBytes(t *testing.T, s *Store) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := 0
+	for id, p := range s.peers {
+		n := 0
+		for _, a := range p.addrs {
+			n += addrCost(a)
+		}
+		if n != p.addrBytes {
+			t.Errorf("%s: addrBytes %d, addresses cost %d", id.ShortString(), p.addrBytes, n)
+		}
+		if p.addrBytes > s.cfg.MaxAddrBytesPerPeer {
+			t.Errorf("%s: addrBytes %d over the %d budget", id.ShortString(), p.addrBytes, s.cfg.MaxAddrBytesPerPeer)
+		}
+		total += n
+	}
+	if total != s.addrBytes {
+		t.Errorf("addrBytes %d, addresses cost %d", s.addrBytes, total)
+	}
+	if s.addrBytes > s.cfg.MaxAddrBytes {
+		t.Errorf("addrBytes %d over the %d budget", s.addrBytes, s.cfg.MaxAddrBytes)
+	}
+}
+
+// TestAddrCostSizes checks the cost constants against the structures they
+// stand for.
+func TestAddrCostSizes(t *testing.T) {
+	if n := unsafe.Sizeof(addrInfo{}); n > addrEntryCost {
+		t.Errorf("addrInfo is %d bytes, addrEntryCost %d", n, addrEntryCost)
+	}
+	if n := unsafe.Sizeof(multiaddr.Component{}); n > componentCost {
+		t.Errorf("multiaddr.Component is %d bytes, componentCost %d", n, componentCost)
+	}
+}
+
+func TestStoreAddrBytesPerPeer(t *testing.T) {
+	a := func(i int) multiaddr.Multiaddr { return mustAddr(t, fmt.Sprintf("/ip4/192.0.2.%d/tcp/1", i)) }
+	cost := addrEntryCost + 2*len(a(0).Bytes()) + 2*componentCost
+	s, _ := testStore(StoreConfig{MaxAddrBytesPerPeer: 3 * cost})
+	id := tid(1)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a(0)}, time.Minute)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a(1), a(2)}, time.Hour)
+	// Full in bytes though not in count: handled as MaxAddrsPerPeer is.
+	s.AddAddrs(id, []multiaddr.Multiaddr{a(3)}, time.Second)
+	s.AddAddrs(id, []multiaddr.Multiaddr{a(4)}, PermanentAddrTTL)
+	want := []string{a(4).String(), a(1).String(), a(2).String()}
+	if got := addrStrings(s.Addrs(id)); !slices.Equal(got, want) {
+		t.Errorf("Addrs = %v, want %v", got, want)
+	}
+	if got := s.storedAddrBytes(); got != 3*cost {
+		t.Errorf("storedAddrBytes = %d, want %d", got, 3*cost)
+	}
+	// A longer address does not fit in a short one's place.
+	long := mustAddr(t, "/dns4/a-longer-name.example.com/tcp/1")
+	s.AddAddrs(id, []multiaddr.Multiaddr{long}, PermanentAddrTTL)
+	if got := addrStrings(s.Addrs(id)); !slices.Equal(got, want) {
+		t.Errorf("after a long address: Addrs = %v, want %v", got, want)
+	}
+	checkAddrBytes(t, s)
+	s.SetAddrs(id, []multiaddr.Multiaddr{long}, time.Hour)
+	checkAddrBytes(t, s)
+	s.SetAddrs(id, nil, 0)
+	if got := s.storedAddrBytes(); got != 0 {
+		t.Errorf("after clearing: storedAddrBytes = %d", got)
+	}
+}
+
+func TestStoreAddrBytesTotal(t *testing.T) {
+	a := func(i int) multiaddr.Multiaddr { return mustAddr(t, fmt.Sprintf("/ip4/192.0.2.%d/tcp/1", i)) }
+	cost := addrEntryCost + 2*len(a(0).Bytes()) + 2*componentCost
+	s, _ := testStore(StoreConfig{MaxAddrBytes: 4 * cost})
+	s.SetConnected(tid(1), true)
+	s.SetAddrs(tid(1), []multiaddr.Multiaddr{a(1), a(2)}, ConnectedAddrTTL)
+	s.SetAddrs(tid(2), []multiaddr.Multiaddr{a(3)}, time.Hour)
+	s.SetAddrs(tid(3), []multiaddr.Multiaddr{a(4)}, time.Hour)
+	s.SetAgent(tid(2), "touch") // 3 is now the least recently updated
+	// Full: the idle peer updated least recently makes room.
+	s.SetAddrs(tid(4), []multiaddr.Multiaddr{a(5)}, time.Hour)
+	if _, ok := s.peers[tid(3)]; ok || len(s.Addrs(tid(4))) != 1 {
+		t.Errorf("peer 3 kept, peer 4 has %v", s.Addrs(tid(4)))
+	}
+	checkAddrBytes(t, s)
+	// A peer adding to its own addresses does not evict itself, nor
+	// connected peers: with nothing else to evict, its address is dropped.
+	s.SetConnected(tid(2), true)
+	s.AddAddrs(tid(4), []multiaddr.Multiaddr{a(6)}, time.Hour)
+	if got := len(s.Addrs(tid(4))); got != 1 || s.Len() != 3 {
+		t.Errorf("peer 4 has %d addrs, %d peers stored", got, s.Len())
+	}
+	checkAddrBytes(t, s)
+	for _, id := range s.Peers() {
+		s.Remove(id)
+	}
+	if got := s.storedAddrBytes(); got != 0 {
+		t.Errorf("after removing every peer: storedAddrBytes = %d", got)
+	}
+}
+
+// TestStoreSweep checks that expired addresses of peers nobody asks about
+// give back their bytes.
+func TestStoreSweep(t *testing.T) {
+	s, now := testStore(StoreConfig{})
+	addrs := []multiaddr.Multiaddr{mustAddr(t, "/ip4/192.0.2.1/tcp/1")}
+	s.AddAddrs(tid(1), addrs, TempAddrTTL)
+	s.SetConnected(tid(2), true)
+	s.AddAddrs(tid(2), addrs, ConnectedAddrTTL)
+	s.SetConnected(tid(2), false)
+	*now = now.Add(RecentlyConnectedAddrTTL)
+	s.SetAgent(tid(3), "not a sweep")
+	if s.storedAddrBytes() == 0 {
+		t.Fatal("swept on a call that does not touch addresses")
+	}
+	s.SetAddrs(tid(3), nil, 0) // any address call may sweep
+	if got := s.storedAddrBytes(); got != 0 {
+		t.Errorf("after expiry and a sweep: storedAddrBytes = %d", got)
+	}
+	checkAddrBytes(t, s)
+}
+
+// cidrAddr returns the text of an address of n components: /ip4 and /tcp,
+// n-3 /ipcidr, and a /dns name making it size bytes long in binary (if
+// n > 3).
+func cidrAddr(i, n, size int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "/ip4/10.0.%d.%d/tcp/1", i/256, i%256)
+	cidrs := n - 2
+	if size > 0 {
+		cidrs--
+	}
+	b.WriteString(strings.Repeat("/ipcidr/8", cidrs))
+	if size > 0 {
+		name := size - (5 + 3 + 2*cidrs + 3) // dns: code, two-byte length
+		b.WriteString("/dns/" + strings.Repeat("a", name))
+	}
+	return b.String()
+}
+
+// TestStoreAddrAmplification reproduces in miniature the flood that made
+// the store hold 21 times what was sent: 64 peers each sending 70
+// addresses of about 1 KiB, each of hundreds of /ipcidr components, then
+// disconnecting.
+func TestStoreAddrAmplification(t *testing.T) {
+	const peers, perPeer = 64, 70
+
+	// Hundreds of components: refused when parsed, in either form.
+	flood := cidrAddr(0, 2+507, 0)
+	if _, err := multiaddr.NewMultiaddr(flood); err == nil {
+		t.Fatalf("a %d-component address parsed", 2+507)
+	}
+	b := []byte{0x04, 10, 0, 0, 1, 0x06, 0, 1} // /ip4/10.0.0.1/tcp/1
+	for len(b) < multiaddr.MaxAddrLen-1 {
+		b = append(b, 0x2b, 8) // /ipcidr/8
+	}
+	if _, err := multiaddr.NewMultiaddrBytes(b); err == nil {
+		t.Fatalf("a %d-byte address of %d components parsed", len(b), 2+(len(b)-8)/2)
+	}
+
+	// Just under both caps: they parse, and the byte budgets bound them.
+	// The binary forms are made up front; each peer gets its own parse,
+	// as addresses read off the wire would be.
+	wire := make([][]byte, perPeer)
+	for i := range wire {
+		m := mustAddr(t, cidrAddr(i, multiaddr.MaxComponents, multiaddr.MaxAddrLen))
+		if len(m) != multiaddr.MaxComponents || len(m.Bytes()) != multiaddr.MaxAddrLen {
+			t.Fatalf("built %d components, %d bytes", len(m), len(m.Bytes()))
+		}
+		wire[i] = m.Bytes()
+	}
+	s, now := testStore(StoreConfig{})
+	ids := make([]ID, peers)
+	for i := range ids {
+		ids[i] = tid(byte(i + 1))
+	}
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, id := range ids {
+		addrs := make([]multiaddr.Multiaddr, len(wire))
+		for i, b := range wire {
+			m, err := multiaddr.NewMultiaddrBytes(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addrs[i] = m
+		}
+		s.SetConnected(id, true)
+		s.SetAddrs(id, addrs, ConnectedAddrTTL)
+	}
+	for _, id := range ids {
+		s.SetConnected(id, false)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	held := s.storedAddrBytes()
+	t.Logf("sent %d KiB; heap grew %d KiB; addresses cost %d KiB", peers*perPeer*multiaddr.MaxAddrLen>>10, growth>>10, held>>10)
+	if growth > 2<<20 {
+		t.Errorf("heap grew by %d KiB, want under 2 MiB", growth>>10)
+	}
+	if held > peers*DefaultMaxAddrBytesPerPeer {
+		t.Errorf("addresses cost %d bytes, over %d peers' budgets", held, peers)
+	}
+	checkAddrBytes(t, s)
+
+	// Ten minutes after the disconnect, the addresses are gone, and the
+	// next address call frees them even for peers nobody asks about.
+	*now = now.Add(RecentlyConnectedAddrTTL)
+	s.SetAddrs(tid(200), nil, 0)
+	if got := s.storedAddrBytes(); got != 0 {
+		t.Errorf("after RecentlyConnectedAddrTTL: storedAddrBytes = %d", got)
+	}
+	checkAddrBytes(t, s)
+
+	// And removing peers frees theirs.
+	for _, id := range ids {
+		s.SetAddrs(id, []multiaddr.Multiaddr{mustAddr(t, cidrAddr(0, multiaddr.MaxComponents, multiaddr.MaxAddrLen))}, TempAddrTTL)
+	}
+	if s.storedAddrBytes() == 0 {
+		t.Fatal("no addresses stored")
+	}
+	for _, id := range ids {
+		s.Remove(id)
+	}
+	if got := s.storedAddrBytes(); got != 0 {
+		t.Errorf("after removing the peers: storedAddrBytes = %d", got)
+	}
+	runtime.KeepAlive(wire)
 }

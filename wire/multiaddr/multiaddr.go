@@ -24,6 +24,17 @@ const MaxAddrLen = 1024
 
 const maxTextLen = 16 * MaxAddrLen
 
+// MaxComponents is the most components an accepted address may have. Real
+// addresses have at most about 10 (Kubo's longest is
+// /ip4/x/udp/y/quic-v1/webtransport/certhash/A/certhash/B/p2p/Z, and a
+// relayed one adds /p2p-circuit/p2p/Z); 32 leaves room for a relay hop more.
+// The bound matters because a parsed component costs more in memory (a
+// 32-byte Component) than on the wire (as little as 2 bytes): without it, a
+// MaxAddrLen address of 512 /ipcidr components would cost 16 KiB to hold.
+// NewMultiaddr and NewMultiaddrBytes enforce it; Join and Encapsulate do not,
+// as they do not enforce MaxAddrLen either.
+const MaxComponents = 32
+
 // ErrProtocolNotFound is returned by ValueForProtocol when the address has no
 // component with the code asked for.
 var ErrProtocolNotFound = errors.New("multiaddr: protocol not found in address")
@@ -33,6 +44,8 @@ var errEmpty = errors.New("empty address")
 func errTooLong(n int) error {
 	return fmt.Errorf("address of %d bytes is over the %d-byte limit", n, MaxAddrLen)
 }
+
+var errTooMany = fmt.Errorf("address of more than %d components is over the limit", MaxComponents)
 
 // Multiaddr is an address: a sequence of components. The zero value (nil) is
 // the empty address, which NewMultiaddr and NewMultiaddrBytes refuse.
@@ -72,7 +85,12 @@ func textToBytes(dst []byte, s string) ([]byte, error) {
 		return nil, errors.New("does not start with '/'")
 	}
 	rest := s[1:]
-	for {
+	for n := 1; ; n++ {
+		// Checked here too so that hostile text fails before it is all
+		// converted.
+		if n > MaxComponents {
+			return nil, errTooMany
+		}
 		name, after, more := strings.Cut(rest, "/")
 		p := protocolByName(name)
 		if p == nil {
@@ -132,6 +150,9 @@ func parse(s string) (Multiaddr, error) {
 	for off := 0; off < len(s); {
 		if n := len(cs); n > 0 && cs[n-1].p.Path {
 			return nil, fmt.Errorf("%s must be the last component", cs[n-1].p.Name)
+		}
+		if len(cs) == MaxComponents {
+			return nil, fmt.Errorf("at byte %d: %w", off, errTooMany)
 		}
 		c, err := readComponent(s[off:])
 		if err != nil {

@@ -176,7 +176,7 @@ func TestTextRejected(t *testing.T) {
 		{in: "/onion3/" + mt.Onion + ":1:2"},
 		{in: "/onion3/" + mt.Onion[:55] + ":1"},
 		{in: long},
-		{in: "/" + strings.Repeat("p2p-circuit/", 2000)},
+		{in: "/" + strings.Repeat("p2p-circuit/", 2000)}, // over both limits
 	}
 	for _, tt := range tests {
 		m, err := multiaddr.NewMultiaddr(tt.in)
@@ -239,8 +239,9 @@ func TestBinaryRejected(t *testing.T) {
 		}
 	}
 
-	// The length limit.
-	ok := bytes.Repeat([]byte{0xa2, 0x02}, multiaddr.MaxAddrLen/2) // p2p-circuit
+	// The length limit: one dns component filling MaxAddrLen (code, a
+	// two-byte length, the name).
+	ok := append([]byte{0x35, 0xfd, 0x07}, bytes.Repeat([]byte{'a'}, multiaddr.MaxAddrLen-3)...)
 	if _, err := multiaddr.NewMultiaddrBytes(ok); err != nil {
 		t.Errorf("%d-byte address: %v", len(ok), err)
 	}
@@ -249,10 +250,45 @@ func TestBinaryRejected(t *testing.T) {
 	}
 }
 
-// TestLongTextRoundTrip checks that an address at the binary limit, with
-// the longest text per byte, prints to text that parses.
+// TestComponentLimit checks that MaxComponents components parse, in both
+// forms, and one more does not, even when far shorter than MaxAddrLen.
+func TestComponentLimit(t *testing.T) {
+	circuit := []byte{0xa2, 0x02}
+	ok := bytes.Repeat(circuit, multiaddr.MaxComponents)
+	if m, err := multiaddr.NewMultiaddrBytes(ok); err != nil || len(m) != multiaddr.MaxComponents {
+		t.Errorf("%d components: %v, %v", multiaddr.MaxComponents, m, err)
+	}
+	over := append(ok, circuit...)
+	if _, err := multiaddr.NewMultiaddrBytes(over); err == nil || !strings.Contains(err.Error(), "components") {
+		t.Errorf("%d components in binary: error %v, want the component limit", multiaddr.MaxComponents+1, err)
+	}
+	text := strings.Repeat("/p2p-circuit", multiaddr.MaxComponents)
+	if _, err := multiaddr.NewMultiaddr(text); err != nil {
+		t.Errorf("%d components in text: %v", multiaddr.MaxComponents, err)
+	}
+	if _, err := multiaddr.NewMultiaddr(text + "/p2p-circuit"); err == nil || !strings.Contains(err.Error(), "components") {
+		t.Errorf("%d components in text: error %v, want the component limit", multiaddr.MaxComponents+1, err)
+	}
+	// 512 /ipcidr components fit MaxAddrLen; the component limit refuses
+	// them (each would cost a 32-byte Component to hold).
+	cidrs := bytes.Repeat([]byte{0x2b, 0x08}, multiaddr.MaxAddrLen/2)
+	if _, err := multiaddr.NewMultiaddrBytes(cidrs); err == nil {
+		t.Errorf("%d ipcidr components accepted", len(cidrs)/2)
+	}
+}
+
+// TestLongTextRoundTrip checks that an address at the binary and
+// component limits, with about the longest text per byte, prints to text
+// that parses: p2p-webrtc-direct components (18 characters for 2 bytes) and
+// an http-path whose every byte is escaped (3 characters).
 func TestLongTextRoundTrip(t *testing.T) {
-	b := bytes.Repeat([]byte{0x94, 0x02}, multiaddr.MaxAddrLen/2) // p2p-webrtc-direct
+	b := bytes.Repeat([]byte{0x94, 0x02}, multiaddr.MaxComponents-1) // p2p-webrtc-direct
+	path := multiaddr.MaxAddrLen - len(b) - 4                        // two-byte code and length
+	b = append(b, 0xe1, 0x03, byte(path|0x80), byte(path>>7))        // http-path
+	b = append(b, bytes.Repeat([]byte{0xff}, path)...)
+	if len(b) != multiaddr.MaxAddrLen {
+		t.Fatalf("built %d bytes", len(b))
+	}
 	m, err := multiaddr.NewMultiaddrBytes(b)
 	if err != nil {
 		t.Fatal(err)
