@@ -12,9 +12,12 @@ import (
 	"github.com/mote-p2p/mote/peer"
 )
 
-// Limits is the node's whole resource budget in one place. Every limit
+// Limits is what the node itself enforces, in one place. Every limit
 // that fires says which one in its error and counts in Counters. The zero
-// value of a field takes the value of the server preset.
+// value of a field takes the value of the server preset. The stores of
+// the protocols built on the node (a DHT's records and providers, a
+// gossip seen-message cache) belong to those packages' configs; the
+// preset table is to size them too, so that one name sizes every part.
 type Limits struct {
 	// MaxInboundConns bounds connections peers opened to us; more are
 	// closed at once.
@@ -65,10 +68,6 @@ type Limits struct {
 	// KeepAlive is the interval of keepalive pings on idle connections
 	// (yamux pings, QUIC PINGs); negative disables them.
 	KeepAlive time.Duration
-	// DHTRecords and GossipSeen size the DHT's record and provider store
-	// and gossip's seen-message cache, for the protocols that use them.
-	DHTRecords int
-	GossipSeen int
 	// RateLimit caps the bytes per second read and written by streams
 	// (each direction separately, all peers together); 0 is unlimited.
 	RateLimit int64
@@ -100,7 +99,6 @@ func Preset(name string) (Limits, error) {
 			MaxPeers: 4096, MaxAddrsPerPeer: 64, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 16 * mib,
 			ConnLowWater: 160, ConnHighWater: 192, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: -1, KeepAlive: 30 * time.Second,
-			DHTRecords: 65536, GossipSeen: 65536,
 		}, nil
 	case "mobile":
 		return Limits{
@@ -109,7 +107,6 @@ func Preset(name string) (Limits, error) {
 			MaxPeers: 1024, MaxAddrsPerPeer: 32, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 4 * mib,
 			ConnLowWater: 32, ConnHighWater: 96, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 10 * time.Minute, KeepAlive: 30 * time.Second,
-			DHTRecords: 4096, GossipSeen: 8192,
 			MemoryLimit: 128 * mib,
 		}, nil
 	case "iot":
@@ -119,7 +116,6 @@ func Preset(name string) (Limits, error) {
 			MaxPeers: 256, MaxAddrsPerPeer: 16, MaxAddrBytesPerPeer: 8 * kib, MaxAddrBytes: 1 * mib,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 5 * time.Minute, KeepAlive: 60 * time.Second,
-			DHTRecords: 1024, GossipSeen: 2048,
 			MemoryLimit: 32 * mib,
 		}, nil
 	case "low-memory":
@@ -129,7 +125,6 @@ func Preset(name string) (Limits, error) {
 			MaxPeers: 64, MaxAddrsPerPeer: 8, MaxAddrBytesPerPeer: 4 * kib, MaxAddrBytes: 256 * kib,
 			ConnLowWater: 4, ConnHighWater: 12, ConnGracePeriod: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, KeepAlive: 60 * time.Second,
-			DHTRecords: 256, GossipSeen: 512,
 			MemoryLimit: 16 * mib,
 		}, nil
 	}
@@ -155,8 +150,6 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.MaxAddrBytes, d.MaxAddrBytes)
 	set(&l.ConnLowWater, d.ConnLowWater)
 	set(&l.ConnHighWater, d.ConnHighWater)
-	set(&l.DHTRecords, d.DHTRecords)
-	set(&l.GossipSeen, d.GossipSeen)
 	if l.StreamWindow == 0 {
 		l.StreamWindow = d.StreamWindow
 	}
@@ -260,8 +253,6 @@ type limitsJSON struct {
 	ConnGracePeriod     string `json:",omitempty"`
 	IdleTimeout         string `json:",omitempty"`
 	KeepAlive           string `json:",omitempty"`
-	DHTRecords          int    `json:",omitempty"`
-	GossipSeen          int    `json:",omitempty"`
 	RateLimit           int64  `json:",omitempty"`
 	MemoryLimit         int64  `json:",omitempty"`
 }
@@ -279,7 +270,7 @@ func (l Limits) MarshalJSON() ([]byte, error) {
 		l.MaxInboundConns, l.MaxOutboundConns, l.MaxInboundStreams, l.StreamWindow, l.ConnWindow,
 		l.QUICStreamWindow, l.QUICConnWindow, l.QUICMaxStreams, l.MaxPeers, l.MaxAddrsPerPeer,
 		l.MaxAddrBytesPerPeer, l.MaxAddrBytes, l.ConnLowWater, l.ConnHighWater, durText(l.ConnGracePeriod), durText(l.IdleTimeout),
-		durText(l.KeepAlive), l.DHTRecords, l.GossipSeen, l.RateLimit, l.MemoryLimit,
+		durText(l.KeepAlive), l.RateLimit, l.MemoryLimit,
 	})
 }
 
@@ -314,7 +305,7 @@ func (l *Limits) UnmarshalJSON(b []byte) error {
 	*l = Limits{
 		j.MaxInboundConns, j.MaxOutboundConns, j.MaxInboundStreams, j.StreamWindow, j.ConnWindow,
 		j.QUICStreamWindow, j.QUICConnWindow, j.QUICMaxStreams, j.MaxPeers, j.MaxAddrsPerPeer,
-		j.MaxAddrBytesPerPeer, j.MaxAddrBytes, j.ConnLowWater, j.ConnHighWater, grace, idle, ka, j.DHTRecords, j.GossipSeen, j.RateLimit, j.MemoryLimit,
+		j.MaxAddrBytesPerPeer, j.MaxAddrBytes, j.ConnLowWater, j.ConnHighWater, grace, idle, ka, j.RateLimit, j.MemoryLimit,
 	}
 	return nil
 }
