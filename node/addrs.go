@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -137,16 +138,37 @@ func (n *Node) SetAddrs(source string, addrs []ma.Multiaddr) error {
 // addresses: AddrConfirmed advertises it (whatever its source),
 // AddrUnreachable or AddrCandidate withdraws a confirmation.
 func (n *Node) SetAddrState(a ma.Multiaddr, s AddrState) {
+	var known map[string]bool
+	if s != AddrCandidate {
+		// Verdicts on addresses no source holds any more are dropped
+		// when the table fills, so it stays bounded without refusing
+		// new ones for good.
+		entries := n.AddrEntries()
+		known = make(map[string]bool, len(entries))
+		for _, e := range entries {
+			known[string(e.Addr.Bytes())] = true
+		}
+	}
 	b := &n.addrs
+	k := string(a.Bytes())
 	b.mu.Lock()
 	if s == AddrCandidate {
-		delete(b.state, string(a.Bytes()))
-	} else if len(b.state) < MaxAddrSources*MaxAddrsPerSource || b.state[string(a.Bytes())] != 0 {
-		b.state[string(a.Bytes())] = s
+		delete(b.state, k)
+	} else {
+		if _, ok := b.state[k]; !ok && len(b.state) >= maxAddrStates {
+			maps.DeleteFunc(b.state, func(k string, _ AddrState) bool { return !known[k] })
+		}
+		if _, ok := b.state[k]; ok || len(b.state) < maxAddrStates {
+			b.state[k] = s
+		}
 	}
 	b.mu.Unlock()
 	n.addrsChanged()
 }
+
+// maxAddrStates bounds the reachability verdicts kept: as many as the
+// sources can hold.
+const maxAddrStates = MaxAddrSources * MaxAddrsPerSource
 
 // AddrEntries lists every address the node knows of its own, with its
 // state and sources, sorted by address.
@@ -258,7 +280,7 @@ func (n *Node) addrsChanged() {
 // noAnnounce reports whether Config.NoAnnounceAddrs filters a out: an
 // exact address, or an /ipcidr range of its IP (as Kubo's NoAnnounce).
 func (n *Node) noAnnounce(a ma.Multiaddr) bool {
-	ip, hasIP := firstAddrIP(a)
+	ip, hasIP := ma.IP(a)
 	for _, f := range n.cfg.NoAnnounceAddrs {
 		if f.Equal(a) {
 			return true
@@ -276,7 +298,7 @@ func AddrRange(f ma.Multiaddr) (netip.Prefix, bool) {
 	if len(f) != 2 || f[1].Protocol().Code != ma.P_IPCIDR {
 		return netip.Prefix{}, false
 	}
-	ip, ok := firstAddrIP(f[:1])
+	ip, ok := ma.IP(f[:1])
 	if !ok {
 		return netip.Prefix{}, false
 	}
@@ -286,19 +308,6 @@ func AddrRange(f ma.Multiaddr) (netip.Prefix, bool) {
 	}
 	p, err := ip.Prefix(bits)
 	return p, err == nil
-}
-
-// firstAddrIP is the IP an address starts with.
-func firstAddrIP(a ma.Multiaddr) (netip.Addr, bool) {
-	if len(a) == 0 {
-		return netip.Addr{}, false
-	}
-	switch a[0].Protocol().Code {
-	case ma.P_IP4, ma.P_IP6:
-		ip, err := netip.ParseAddr(a[0].Value())
-		return ip.Unmap(), err == nil
-	}
-	return netip.Addr{}, false
 }
 
 // observe records what the peer of c says our address is, if it is an
@@ -398,7 +407,7 @@ func sameShape(a, b ma.Multiaddr) bool {
 // observerGroup is the observer's IPv4 address or IPv6 /56, so that many
 // addresses of one network count once.
 func observerGroup(remote ma.Multiaddr) (netip.Prefix, bool) {
-	ip, ok := firstAddrIP(remote)
+	ip, ok := ma.IP(remote)
 	if !ok {
 		return netip.Prefix{}, false
 	}

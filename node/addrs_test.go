@@ -340,3 +340,23 @@ func TestDialFilter(t *testing.T) {
 		t.Errorf("ServerAddrFilters %v: want private ranges and not loopback", got)
 	}
 }
+
+// TestAddrStatesBounded: verdicts on addresses nobody holds any more
+// make room for new ones once the table is full.
+func TestAddrStatesBounded(t *testing.T) {
+	n := newNode(t, transport.NewMemNetwork(), false)
+	for i := range maxAddrStates + 10 {
+		n.SetAddrState(ma.StringCast(fmt.Sprintf("/ip4/198.51.%d.%d/tcp/1", i/256, i%256)), AddrConfirmed)
+	}
+	if got := len(n.addrs.state); got > maxAddrStates {
+		t.Fatalf("%d verdicts kept, more than %d", got, maxAddrStates)
+	}
+	held := ma.StringCast("/ip4/203.0.113.1/tcp/1")
+	if err := n.SetAddrs("upnp", []ma.Multiaddr{held}); err != nil {
+		t.Fatal(err)
+	}
+	n.SetAddrState(held, AddrConfirmed)
+	if !slices.ContainsFunc(n.Addrs(), held.Equal) {
+		t.Fatal("a confirmation was refused once the table had filled with stale verdicts")
+	}
+}

@@ -85,7 +85,7 @@ func ClassifyIP(ip netip.Addr, treatAsPublic []netip.Prefix) Scope {
 // AddrScope classifies the IP an address starts with, counting
 // Config.TreatAsPublic as public.
 func (n *Node) AddrScope(a ma.Multiaddr) Scope {
-	ip, ok := firstAddrIP(a)
+	ip, ok := ma.IP(a)
 	if !ok {
 		return ScopeNone
 	}
@@ -112,7 +112,7 @@ func ServerAddrFilters() []netip.Prefix {
 // dialFiltered reports whether Config.AddrFilters keeps a from being
 // dialed: its IP is in a filtered range and not in TreatAsPublic.
 func (n *Node) dialFiltered(a ma.Multiaddr) bool {
-	ip, ok := firstAddrIP(a)
+	ip, ok := ma.IP(a)
 	if !ok {
 		return false
 	}

@@ -254,6 +254,13 @@ func IsIP6LinkLocal(m Multiaddr) bool {
 	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast()
 }
 
+// IP returns the IP m starts with (after an ip6zone), IPv4-mapped IPv6
+// addresses unmapped, for classifying and grouping addresses by IP.
+func IP(m Multiaddr) (netip.Addr, bool) {
+	ip, ok := firstIP(m)
+	return ip.Unmap(), ok
+}
+
 // firstIP returns the IP of m's leading ip4 or ip6 component. A leading
 // ip6zone is skipped only when ip6 follows, as in go-multiaddr. Mapped
 // IPv4 addresses stay ip6 here; callers unmap them as net.IP's methods do.
