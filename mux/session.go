@@ -59,7 +59,7 @@ type Session struct {
 	// wmu serialises frames on the connection. It is held for exactly one
 	// Write call, never by the receive goroutine.
 	wmu sync.Mutex
-	wdl time.Time // write deadline set on conn; under wmu
+	wdl time.Duration // write deadline set on conn, since start; under wmu
 
 	// ctrlMu guards the control queue. It is a leaf lock.
 	ctrlMu   sync.Mutex
@@ -137,6 +137,15 @@ func newSession(conn net.Conn, cfg Config, client bool) (*Session, error) {
 
 // since is the monotonic time since the session started.
 func (s *Session) since() time.Duration { return time.Since(s.start) }
+
+// stamp turns a deadline into a stamp since the session's start: 0 for
+// none, and at least 1 for one already past (before the session began).
+func (s *Session) stamp(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.Sub(s.start), 1)
+}
 
 // OpenStream opens a new stream, announcing it to the peer with a
 // WindowUpdate+SYN frame, as go-yamux does. Yamux opens without a round
@@ -504,10 +513,9 @@ func (s *Session) send(buf, body []byte) error {
 	if s.ended.Load() {
 		return s.sessionStreamErr()
 	}
-	now := time.Now()
-	if now.Add(s.cfg.WriteTimeout / 2).After(s.wdl) {
-		s.wdl = now.Add(s.cfg.WriteTimeout)
-		s.conn.SetWriteDeadline(s.wdl)
+	if now := s.since(); now+s.cfg.WriteTimeout/2 > s.wdl {
+		s.wdl = now + s.cfg.WriteTimeout
+		s.conn.SetWriteDeadline(s.start.Add(s.wdl))
 	}
 	var err error
 	if body != nil {

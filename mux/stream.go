@@ -63,9 +63,12 @@ type Stream struct {
 
 	err error // set when reset, by either side, or aborted by the session
 
-	rdl, wdl time.Time
-	closeBy  time.Time   // when a stream we closed resets if the peer has not (CloseTimeout)
-	dlTimer  *time.Timer // fires at the earliest of those; nil until one is set
+	// Deadlines as stamps since the session's start (Session.stamp): 0
+	// is none. Durations rather than time.Time keep an idle stream 48
+	// bytes smaller.
+	rdl, wdl time.Duration
+	closeBy  time.Duration // when a stream we closed resets if the peer has not (CloseTimeout)
+	dlTimer  *time.Timer   // fires at the earliest of those; nil while none is set
 }
 
 func newStream(s *Session, id uint32, inbound bool) *Stream {
@@ -100,7 +103,7 @@ func (st *Stream) Read(b []byte) (int, error) {
 		case st.readClosed:
 			st.mu.Unlock()
 			return 0, ErrStreamClosed
-		case !st.rdl.IsZero() && !time.Now().Before(st.rdl):
+		case st.rdl != 0 && st.sess.since() >= st.rdl:
 			st.mu.Unlock()
 			return 0, os.ErrDeadlineExceeded
 		case st.buffered > 0:
@@ -271,7 +274,7 @@ func (st *Stream) Write(b []byte) (int, error) {
 				err = st.err
 			case st.finSent:
 				err = ErrStreamClosed
-			case !st.wdl.IsZero() && !time.Now().Before(st.wdl):
+			case st.wdl != 0 && st.sess.since() >= st.wdl:
 				err = os.ErrDeadlineExceeded
 			case len(b) == 0:
 				st.mu.Unlock()
@@ -350,7 +353,7 @@ func (st *Stream) Close() error {
 	sendFin := !st.finSent
 	st.finSent = true
 	done := st.finRecv
-	st.rdl, st.wdl = time.Time{}, time.Time{} // nothing more to read or write
+	st.rdl, st.wdl = 0, 0 // nothing more to read or write
 	if done {
 		st.stopTimer()
 	} else {
@@ -422,8 +425,8 @@ func (st *Stream) remoteFin() {
 	if st.buffered == 0 {
 		st.releaseRecv()
 	}
-	if !st.closeBy.IsZero() {
-		st.closeBy = time.Time{}
+	if st.closeBy != 0 {
+		st.closeBy = 0
 		st.armTimer()
 	}
 	if st.finSent {
@@ -467,7 +470,8 @@ func (st *Stream) addSendWindow(delta uint32) {
 // SetDeadline sets the read and write deadlines.
 func (st *Stream) SetDeadline(t time.Time) error {
 	st.mu.Lock()
-	st.rdl, st.wdl = t, t
+	st.rdl = st.sess.stamp(t)
+	st.wdl = st.rdl
 	st.deadlinesChanged()
 	st.mu.Unlock()
 	return nil
@@ -477,7 +481,7 @@ func (st *Stream) SetDeadline(t time.Time) error {
 // value clears it.
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.mu.Lock()
-	st.rdl = t
+	st.rdl = st.sess.stamp(t)
 	st.deadlinesChanged()
 	st.mu.Unlock()
 	return nil
@@ -487,7 +491,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 // value clears it.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	st.mu.Lock()
-	st.wdl = t
+	st.wdl = st.sess.stamp(t)
 	st.deadlinesChanged()
 	st.mu.Unlock()
 	return nil
@@ -505,33 +509,37 @@ func (st *Stream) deadlinesChanged() {
 
 // awaitPeerClose starts the wait for the peer's FIN after ours (mu held).
 func (st *Stream) awaitPeerClose() {
-	if d := st.sess.cfg.CloseTimeout; d > 0 && st.closeBy.IsZero() {
-		st.closeBy = time.Now().Add(d)
+	if d := st.sess.cfg.CloseTimeout; d > 0 && st.closeBy == 0 {
+		st.closeBy = st.sess.since() + d
 		st.armTimer()
 	}
 }
 
 func (st *Stream) armTimer() {
-	now := time.Now()
-	var next time.Time
-	for _, t := range [3]time.Time{st.rdl, st.wdl, st.closeBy} {
-		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
+	now := st.sess.since()
+	var next time.Duration
+	for _, t := range [3]time.Duration{st.rdl, st.wdl, st.closeBy} {
+		if t > now && (next == 0 || t < next) {
 			next = t
 		}
 	}
 	switch {
-	case next.IsZero():
+	case next == 0:
 		st.stopTimer()
 	case st.dlTimer == nil:
-		st.dlTimer = time.AfterFunc(next.Sub(now), st.deadlineFired)
+		st.dlTimer = time.AfterFunc(next-now, st.deadlineFired)
 	default:
-		st.dlTimer.Reset(next.Sub(now))
+		st.dlTimer.Reset(next - now)
 	}
 }
 
+// stopTimer stops the deadline timer and lets it go: most streams have a
+// deadline only while their protocol is negotiated, and an idle stream
+// should not keep a timer for the rest of its life.
 func (st *Stream) stopTimer() {
 	if st.dlTimer != nil {
 		st.dlTimer.Stop()
+		st.dlTimer = nil
 	}
 }
 
@@ -540,7 +548,7 @@ func (st *Stream) stopTimer() {
 // whose peer did not close within CloseTimeout of our close.
 func (st *Stream) deadlineFired() {
 	st.mu.Lock()
-	expired := st.err == nil && !st.closeBy.IsZero() && !time.Now().Before(st.closeBy)
+	expired := st.err == nil && st.closeBy != 0 && st.sess.since() >= st.closeBy
 	st.rcond.Broadcast()
 	st.wcond.Broadcast()
 	if !expired {

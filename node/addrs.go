@@ -84,18 +84,11 @@ type ObservedAddr struct {
 type addrBook struct {
 	refresh sync.Mutex // serialises addrsChanged, so the last state wins
 
-	mu       sync.Mutex                // guards the rest; taken after n.hmu, never before
-	sources  map[string][]ma.Multiaddr // per source, as set
-	state    map[string]AddrState      // by binary address: checks' verdicts
-	observed map[*Conn]observation     // one per open connection
-	byAddr   map[string]*observedCount // the observations by address
-	current  []ma.Multiaddr            // what we advertise now
-}
-
-// observation is what the peer of one connection said it sees us as.
-type observation struct {
-	oc    *observedCount
-	group netip.Prefix // the observer's IPv4 address (/32) or IPv6 /56
+	mu      sync.Mutex                // guards the rest; taken after n.hmu, never before
+	sources map[string][]ma.Multiaddr // per source, as set
+	state   map[string]AddrState      // by binary address: checks' verdicts
+	byAddr  map[string]*observedCount // the observations by address
+	current []ma.Multiaddr            // what we advertise now
 }
 
 // observedCount counts one observed address's observers, kept up to
@@ -334,7 +327,7 @@ func (n *Node) observe(c *Conn, addr ma.Multiaddr) bool {
 		b.byAddr[oc.key] = oc
 	}
 	oc.groups[group]++
-	b.observed[c] = observation{oc: oc, group: group}
+	c.observed = oc
 	return crossed || (oc.groups[group] == 1 && len(oc.groups) == ObservedThreshold)
 }
 
@@ -350,16 +343,18 @@ func (n *Node) forget(c *Conn) bool {
 // dropLocked removes c's observation and reports whether its address
 // fell below the threshold.
 func (b *addrBook) dropLocked(c *Conn) bool {
-	o, ok := b.observed[c]
-	if !ok {
+	oc := c.observed
+	if oc == nil {
 		return false
 	}
-	delete(b.observed, c)
-	oc := o.oc
-	if oc.groups[o.group]--; oc.groups[o.group] > 0 {
+	c.observed = nil
+	// The group is the one observe counted: the connection's remote
+	// address does not change.
+	group, _ := observerGroup(c.RemoteMultiaddr())
+	if oc.groups[group]--; oc.groups[group] > 0 {
 		return false
 	}
-	delete(oc.groups, o.group)
+	delete(oc.groups, group)
 	if len(oc.groups) == 0 {
 		delete(b.byAddr, oc.key)
 	}

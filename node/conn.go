@@ -22,7 +22,7 @@ import (
 type Conn struct {
 	tc      transport.Conn
 	node    *Node
-	opened  time.Time
+	opened  int64        // unix nanoseconds
 	streams atomic.Int32 // inbound streams being served
 	out     atomic.Int32 // outbound streams not yet closed
 
@@ -36,6 +36,12 @@ type Conn struct {
 	idErr      error         // why identify failed; read after identified is closed
 
 	pushes atomic.Uint64 // identify push rate: see allowPush
+
+	// What the peer said it sees us as, counted under the observer
+	// group of its address; guarded by node.addrs.mu. In the connection
+	// rather than in a map of the address book: a map entry per idle
+	// connection costs several times the pointer.
+	observed *observedCount
 
 	// Lifecycle, guarded by node.hmu: the hooks have been told of the
 	// connection's opening, of its identify, and of its closing.
@@ -78,7 +84,7 @@ func (c *Conn) Close() error {
 }
 
 // Opened is when the connection was established.
-func (c *Conn) Opened() time.Time { return c.opened }
+func (c *Conn) Opened() time.Time { return time.Unix(0, c.opened) }
 
 // Identified is closed once identify on this connection has finished.
 func (c *Conn) Identified() <-chan struct{} { return c.identified }
@@ -95,8 +101,9 @@ func (c *Conn) IdentifyErr() error {
 
 // addConn registers an upgraded connection and starts serving it.
 func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
-	c := &Conn{tc: tc, node: n, opened: time.Now(), identified: make(chan struct{})}
-	c.active()
+	now := time.Now().UnixNano()
+	c := &Conn{tc: tc, node: n, opened: now, identified: make(chan struct{})}
+	c.lastActive.Store(now)
 	inbound := !tc.State().Outbound
 	id := tc.RemotePeer()
 	n.hmu.Lock()
@@ -291,7 +298,7 @@ func (n *Node) openConn(id peer.ID, limited bool) *Conn {
 // Limited reports whether the connection is limited (relayed): streams
 // go on it only when asked for (AllowLimited) or served by a handler
 // registered with SetLimitedHandler.
-func (c *Conn) Limited() bool { return c.tc.State().Limit.Limited }
+func (c *Conn) Limited() bool { return c.tc.State().Limit != nil }
 
 // UpgradeConn secures and muxes an established raw connection, in the
 // role given (initiator: the multistream and security dialer, as DCUtR

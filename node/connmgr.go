@@ -176,7 +176,7 @@ func (n *Node) trim(now time.Time) {
 			// A relayed duplicate of a direct connection goes first,
 			// whatever its age or the peer's protection.
 			cands = append(cands, cand{c, math.MinInt})
-		case now.Sub(c.opened) < l.ConnGracePeriod || n.IsProtected(c.RemotePeer()):
+		case time.Duration(now.UnixNano()-c.opened) < l.ConnGracePeriod || n.IsProtected(c.RemotePeer()):
 		default:
 			cands = append(cands, cand{c, n.score(c, now)})
 		}

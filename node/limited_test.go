@@ -26,7 +26,7 @@ func relayedTransport(mn *transport.MemNetwork) TransportMaker {
 	}
 }
 
-var limit = transport.ConnLimit{Limited: true, Duration: 2 * time.Minute, Data: 128 << 10}
+var limit = transport.ConnLimit{Duration: 2 * time.Minute, Data: 128 << 10}
 
 func isCircuit(a ma.Multiaddr) bool {
 	a = transport.StripP2P(a)
@@ -70,7 +70,7 @@ type limitedConn struct{ transport.Conn }
 
 func (c limitedConn) State() transport.ConnState {
 	st := c.Conn.State()
-	st.Limit = limit
+	st.Limit = &limit
 	return st
 }
 
@@ -108,7 +108,7 @@ func TestLimitedConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Limited() || c.State().Limit != limit {
+	if !c.Limited() || *c.State().Limit != limit {
 		t.Fatalf("connection over the relay: limited %v, %+v", c.Limited(), c.State().Limit)
 	}
 	<-c.Identified()

@@ -140,7 +140,7 @@ func New(cfg Config) (*Node, error) {
 		backoff:     make(map[peer.ID]backoff),
 		addrBackoff: make(map[string]backoff),
 		subs:        make(map[*Subscription]struct{}),
-		addrs:       addrBook{sources: map[string][]ma.Multiaddr{}, state: map[string]AddrState{}, observed: map[*Conn]observation{}, byAddr: map[string]*observedCount{}},
+		addrs:       addrBook{sources: map[string][]ma.Multiaddr{}, state: map[string]AddrState{}, byAddr: map[string]*observedCount{}},
 		cm:          connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
 		rateIn:      newLimiter(cfg.Limits.RateLimit),
 		rateOut:     newLimiter(cfg.Limits.RateLimit),

@@ -139,12 +139,12 @@ type peerInfo struct {
 	key         PublicKey
 	agent       string
 	latency     time.Duration
-	haveLatency bool
 	record      []byte
 	recordSeq   uint64
+	elem        *list.Element // in Store.idle iff !connected
+	haveLatency bool          // the flags together: 8 bytes less per peer
 	haveRecord  bool
 	connected   bool
-	elem        *list.Element // in Store.idle iff !connected
 }
 
 // addrInfo is one stored address; a zero expires means never.

@@ -108,16 +108,14 @@ type ConnState struct {
 	// Outbound is true when we dialed.
 	Outbound bool
 	// Limit is set on a limited connection (relayed), which the node
-	// opens streams on only when asked to.
-	Limit ConnLimit
+	// opens streams on only when asked to; nil on any other.
+	Limit *ConnLimit
 }
 
-// ConnLimit says whether a connection is limited, as a relayed one is
+// ConnLimit is what limits a limited connection, as a relayed one is
 // (circuit relay v2: the relay ends it after a time or an amount of
-// data), and by what.
+// data).
 type ConnLimit struct {
-	// Limited is true for a limited connection.
-	Limited bool
 	// Duration and Data are the relay's limits; 0 when it sets none.
 	Duration time.Duration
 	Data     int64

@@ -153,8 +153,9 @@ type Endpoint struct {
 	Transport string
 	// Local and Remote are the multiaddrs of the two ends.
 	Local, Remote ma.Multiaddr
-	// Limit marks a limited connection (a relayed one), in ConnState.
-	Limit ConnLimit
+	// Limit marks a limited connection (a relayed one), in ConnState;
+	// nil for any other.
+	Limit *ConnLimit
 }
 
 // errRefused marks an optimistic security proposal the peer refused; the
