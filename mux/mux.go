@@ -95,6 +95,9 @@ type Config struct {
 	// Default 5 minutes, go-yamux's StreamCloseTimeout; a negative value
 	// waits for ever.
 	CloseTimeout time.Duration
+	// Budget, if set, is receive memory shared with other sessions (see
+	// Budget). Default: none.
+	Budget *Budget
 }
 
 func (c Config) withDefaults() Config {

@@ -766,19 +766,35 @@ func (s *Session) readData(st *Stream, n uint32) error {
 		st.mu.Unlock()
 		return s.discard(n)
 	}
+	if b := s.cfg.Budget; b != nil {
+		if want := charge(st.buffered + n); want > st.charged {
+			if !b.Reserve(int64(want - st.charged)) {
+				// Other streams, likely of other peers, hold the node's
+				// receive memory: this one is reset rather than the
+				// budget overdrawn.
+				st.rcredit -= n
+				st.mu.Unlock()
+				st.ResetWithError(ResetCodeLimit)
+				return s.discard(n)
+			}
+			st.charged = want
+		}
+	}
 	// commit takes each piece out of rcredit as it lands, so that a Read
-	// between pieces does not count the rest of the frame as consumed.
+	// between pieces does not count the rest of the frame as consumed;
+	// the budget is released as pieces are read or dropped.
 	for n > 0 {
 		c, space := st.tailSpace(int(n))
 		st.mu.Unlock()
 		k, err := io.ReadFull(s.conn, space)
 		st.mu.Lock()
 		st.commit(c, k)
+		n -= uint32(k)
 		if err != nil {
+			st.uncharge() // for what never arrived
 			st.mu.Unlock()
 			return unexpectedEOF(err)
 		}
-		n -= uint32(k)
 	}
 	st.mu.Unlock()
 	return nil

@@ -56,6 +56,7 @@ type Stream struct {
 	finRecv    bool
 	readClosed bool
 	reserved   uint32 // rwin's growth beyond InitialWindow, taken from the session's MaxSessionRecv
+	charged    uint32 // what buffered takes from the session's Budget (see charge)
 
 	// Send side.
 	swin    uint32 // bytes we may still send
@@ -193,7 +194,19 @@ func (st *Stream) copyOut(b []byte) int {
 		st.chunks = st.chunks[:m]
 		st.head = 0
 	}
+	st.uncharge()
 	return n
+}
+
+// uncharge gives back to the Budget what buffered no longer needs, once
+// it shrank. Called with mu held.
+func (st *Stream) uncharge() {
+	if b := st.sess.cfg.Budget; b != nil {
+		if want := charge(st.buffered); st.charged > want {
+			b.Release(int64(st.charged - want))
+			st.charged = want
+		}
+	}
 }
 
 // dropChunks gives back all chunks, except one the receive goroutine is
@@ -221,6 +234,7 @@ func (st *Stream) dropChunks() {
 		st.chunks = nil
 	}
 	st.buffered = 0
+	st.uncharge()
 }
 
 // tailSpace returns the chunk to receive into and its free space, at most

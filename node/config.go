@@ -82,6 +82,11 @@ type Config struct {
 	IdentifyTimeout time.Duration
 	// HandshakeTimeout bounds an inbound connection's upgrade. Default 15 s.
 	HandshakeTimeout time.Duration
+	// LimitLoopback applies the per-IP limits (MaxInboundConnsPerIP and
+	// the handshake limits) to loopback peers too, which are otherwise
+	// exempt as in go-libp2p: tests attacking from 127.0.0.2–127.0.0.9
+	// need it.
+	LimitLoopback bool
 
 	// Logger receives diagnostics. Default: discarded.
 	Logger *slog.Logger

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mote-p2p/mote/mux"
 	"net"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -106,6 +108,7 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 	c.lastActive.Store(now)
 	inbound := !tc.State().Outbound
 	id := tc.RemotePeer()
+	group, perIP := n.ipGroup(tc, inbound)
 	n.hmu.Lock()
 	n.mu.Lock()
 	switch {
@@ -120,12 +123,21 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 		tc.Close()
 		n.counters.inboundConns.Add(1)
 		return nil, &LimitError{Limit: LimitInboundConns, Value: int64(n.cfg.Limits.MaxInboundConns), Where: "inbound connection from " + id.String()}
+	case perIP && n.perIP[group] >= n.cfg.Limits.MaxInboundConnsPerIP:
+		n.mu.Unlock()
+		n.hmu.Unlock()
+		tc.Close()
+		n.counters.connsPerIP.Add(1)
+		return nil, &LimitError{Limit: LimitConnsPerIP, Value: int64(n.cfg.Limits.MaxInboundConnsPerIP), Where: "inbound connection from " + group.String()}
 	case !inbound && n.outbound >= n.cfg.Limits.MaxOutboundConns:
 		n.mu.Unlock()
 		n.hmu.Unlock()
 		tc.Close()
 		n.counters.outboundConns.Add(1)
 		return nil, &LimitError{Limit: LimitOutboundConns, Value: int64(n.cfg.Limits.MaxOutboundConns), Where: "outbound connection to " + id.String()}
+	}
+	if perIP {
+		n.perIP[group]++
 	}
 	if inbound {
 		n.inbound++
@@ -193,21 +205,44 @@ func (n *Node) runConn(c *Conn) {
 // inbound stream limit. It must not block: it may run on the muxer's
 // receive goroutine.
 func (n *Node) acceptStream(c *Conn, s transport.Stream) {
-	if int(c.streams.Add(1)) > n.cfg.Limits.MaxInboundStreams {
+	l := &n.cfg.Limits
+	if int(c.streams.Add(1)) > l.MaxInboundStreams {
 		c.streams.Add(-1)
-		s.Reset()
-		n.counters.streams.Add(1)
-		n.log.Info("inbound stream refused", "peer", c.RemotePeer(), "err", &LimitError{
-			Limit: LimitStreams, Value: int64(n.cfg.Limits.MaxInboundStreams), Where: "inbound stream from " + c.RemotePeer().String()})
+		n.refuseStream(c, s, &n.counters.streams, LimitStreams, l.MaxInboundStreams)
+		return
+	}
+	if int(n.streams.Add(1)) > l.MaxStreams {
+		n.streams.Add(-1)
+		c.streams.Add(-1)
+		n.refuseStream(c, s, &n.counters.nodeStreams, LimitNodeStreams, l.MaxStreams)
 		return
 	}
 	n.wg.Add(1)
 	go n.serveStream(c, s)
 }
 
+// refuseStream resets an inbound stream a limit refused, and counts it.
+func (n *Node) refuseStream(c *Conn, s transport.Stream, counter *atomic.Uint64, limit string, value int) {
+	resetLimit(s)
+	counter.Add(1)
+	n.log.Info("inbound stream refused", "peer", c.RemotePeer(), "err", &LimitError{
+		Limit: limit, Value: int64(value), Where: "inbound stream from " + c.RemotePeer().String()})
+}
+
+// resetLimit resets s with go-libp2p's "resource limit exceeded" code
+// where the muxer carries one.
+func resetLimit(s transport.Stream) {
+	if r, ok := s.(interface{ ResetWithError(uint32) error }); ok {
+		r.ResetWithError(mux.ResetCodeLimit)
+		return
+	}
+	s.Reset()
+}
+
 // serveStream negotiates the protocol of an inbound stream and runs its handler.
 func (n *Node) serveStream(c *Conn, s transport.Stream) {
 	defer n.wg.Done()
+	defer n.streams.Add(-1)
 	defer c.streams.Add(-1)
 	s.SetDeadline(time.Now().Add(n.cfg.NegotiationTimeout))
 	var match func(string) bool // every protocol served
@@ -221,12 +256,38 @@ func (n *Node) serveStream(c *Conn, s transport.Stream) {
 		return
 	}
 	s.SetDeadline(time.Time{})
-	h := n.handler(proto)
+	h, served := n.serving(proto)
 	if h == nil { // removed since negotiation
 		s.Reset()
 		return
 	}
+	if max := n.cfg.Limits.MaxStreamsPerProtocol; int(served.Add(1)) > max {
+		served.Add(-1)
+		n.refuseStream(c, s, &n.counters.protoStreams, LimitProtoStreams, max)
+		return
+	}
+	defer served.Add(-1)
 	h(n.newStream(c, s, proto, false))
+}
+
+// ipGroup is the group an inbound connection counts in for
+// MaxInboundConnsPerIP: its IPv4 address or IPv6 /64. Outbound ones,
+// addresses without an IP and loopback (unless Config.LimitLoopback)
+// count in none.
+func (n *Node) ipGroup(tc transport.Conn, inbound bool) (netip.Prefix, bool) {
+	if !inbound {
+		return netip.Prefix{}, false
+	}
+	ip, ok := ma.IP(tc.RemoteMultiaddr())
+	if !ok || (ip.IsLoopback() && !n.cfg.LimitLoopback) {
+		return netip.Prefix{}, false
+	}
+	bits := 64
+	if ip.Is4() {
+		bits = 32
+	}
+	p, err := ip.Prefix(bits)
+	return p, err == nil
 }
 
 func (n *Node) removeConn(c *Conn) {
@@ -250,6 +311,11 @@ func (n *Node) removeConn(c *Conn) {
 		n.outbound--
 	} else {
 		n.inbound--
+	}
+	if group, ok := n.ipGroup(c.tc, !c.State().Outbound); ok {
+		if n.perIP[group]--; n.perIP[group] <= 0 {
+			delete(n.perIP, group)
+		}
 	}
 	last := len(cs) == 0
 	n.mu.Unlock()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -24,9 +25,36 @@ type Limits struct {
 	MaxInboundConns int
 	// MaxOutboundConns bounds connections we opened; dials beyond fail.
 	MaxOutboundConns int
+	// MaxInboundConnsPerIP bounds the inbound connections from one IPv4
+	// address or one IPv6 /64, so that one host cannot take every
+	// inbound slot with fresh peer IDs. Loopback is exempt unless
+	// Config.LimitLoopback is set.
+	MaxInboundConnsPerIP int
+	// MaxInboundHandshakes bounds the inbound handshakes in progress per
+	// listener; MaxHandshakesPerIP those from one IPv4 address or IPv6
+	// /64 and MaxHandshakesPerSubnet those from one IPv4 /24 or IPv6 /48
+	// (transport.UpgraderConfig). When they are taken, a newcomer
+	// displaces the oldest handshake of the busiest group.
+	MaxInboundHandshakes   int
+	MaxHandshakesPerIP     int
+	MaxHandshakesPerSubnet int
 	// MaxInboundStreams bounds the streams a peer may have open to us on
 	// one connection; more are reset.
 	MaxInboundStreams int
+	// MaxStreams bounds the inbound streams being served at once, all
+	// connections together (each holds a goroutine); MaxStreamsPerProtocol
+	// those of one protocol. More are reset.
+	MaxStreams            int
+	MaxStreamsPerProtocol int
+	// MaxStreamMemory is the node-wide budget, in bytes, for data peers
+	// sent on streams that we have not read yet: yamux receive buffers,
+	// and the QUIC receive windows granted beyond their first 64 KiB.
+	// Once it is spent, a stream whose data would exceed it is reset,
+	// new inbound streams are refused and QUIC windows stop growing. A
+	// yamux peer may always send 256 KiB per stream before we read (the
+	// window yamux starts with), so this is what stops many streams of
+	// unread data from adding up.
+	MaxStreamMemory int64
 	// StreamWindow is the yamux receive window per stream, in bytes: what
 	// a peer may send before we read. At least 256 KiB (yamux's initial
 	// window, which both sides assume).
@@ -94,7 +122,9 @@ func Preset(name string) (Limits, error) {
 	switch name {
 	case "server", "":
 		return Limits{
-			MaxInboundConns: 1024, MaxOutboundConns: 1024, MaxInboundStreams: 256,
+			MaxInboundConns: 1024, MaxOutboundConns: 1024, MaxInboundConnsPerIP: 16,
+			MaxInboundHandshakes: 64, MaxHandshakesPerIP: 8, MaxHandshakesPerSubnet: 32,
+			MaxInboundStreams: 256, MaxStreams: 16384, MaxStreamsPerProtocol: 4096, MaxStreamMemory: 512 * mib,
 			StreamWindow: 4 * mib, ConnWindow: 16 * mib, QUICStreamWindow: 4 * mib, QUICConnWindow: 8 * mib, QUICMaxStreams: 256,
 			MaxPeers: 4096, MaxAddrsPerPeer: 64, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 16 * mib,
 			ConnLowWater: 160, ConnHighWater: 192, ConnGracePeriod: 20 * time.Second,
@@ -102,7 +132,9 @@ func Preset(name string) (Limits, error) {
 		}, nil
 	case "mobile":
 		return Limits{
-			MaxInboundConns: 128, MaxOutboundConns: 128, MaxInboundStreams: 128,
+			MaxInboundConns: 128, MaxOutboundConns: 128, MaxInboundConnsPerIP: 8,
+			MaxInboundHandshakes: 32, MaxHandshakesPerIP: 8, MaxHandshakesPerSubnet: 32,
+			MaxInboundStreams: 128, MaxStreams: 2048, MaxStreamsPerProtocol: 512, MaxStreamMemory: 64 * mib,
 			StreamWindow: 1 * mib, ConnWindow: 4 * mib, QUICStreamWindow: 1 * mib, QUICConnWindow: 2 * mib, QUICMaxStreams: 128,
 			MaxPeers: 1024, MaxAddrsPerPeer: 32, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 4 * mib,
 			ConnLowWater: 32, ConnHighWater: 96, ConnGracePeriod: 20 * time.Second,
@@ -111,7 +143,9 @@ func Preset(name string) (Limits, error) {
 		}, nil
 	case "iot":
 		return Limits{
-			MaxInboundConns: 64, MaxOutboundConns: 32, MaxInboundStreams: 64,
+			MaxInboundConns: 64, MaxOutboundConns: 32, MaxInboundConnsPerIP: 8,
+			MaxInboundHandshakes: 16, MaxHandshakesPerIP: 4, MaxHandshakesPerSubnet: 16,
+			MaxInboundStreams: 64, MaxStreams: 512, MaxStreamsPerProtocol: 128, MaxStreamMemory: 8 * mib,
 			StreamWindow: 256 * kib, ConnWindow: 512 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 512 * kib, QUICMaxStreams: 64,
 			MaxPeers: 256, MaxAddrsPerPeer: 16, MaxAddrBytesPerPeer: 8 * kib, MaxAddrBytes: 1 * mib,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
@@ -120,7 +154,9 @@ func Preset(name string) (Limits, error) {
 		}, nil
 	case "low-memory":
 		return Limits{
-			MaxInboundConns: 16, MaxOutboundConns: 16, MaxInboundStreams: 32,
+			MaxInboundConns: 16, MaxOutboundConns: 16, MaxInboundConnsPerIP: 4,
+			MaxInboundHandshakes: 8, MaxHandshakesPerIP: 2, MaxHandshakesPerSubnet: 8,
+			MaxInboundStreams: 32, MaxStreams: 128, MaxStreamsPerProtocol: 32, MaxStreamMemory: 4 * mib,
 			StreamWindow: 256 * kib, ConnWindow: 256 * kib, QUICStreamWindow: 64 * kib, QUICConnWindow: 128 * kib, QUICMaxStreams: 32,
 			MaxPeers: 64, MaxAddrsPerPeer: 8, MaxAddrBytesPerPeer: 4 * kib, MaxAddrBytes: 256 * kib,
 			ConnLowWater: 4, ConnHighWater: 12, ConnGracePeriod: 10 * time.Second,
@@ -136,45 +172,12 @@ func Preset(name string) (Limits, error) {
 // low watermark above the high one).
 func (l Limits) WithDefaults() Limits {
 	d, _ := Preset("server")
-	set := func(v *int, dv int) {
-		if *v == 0 {
-			*v = dv
-		}
-	}
-	set(&l.MaxInboundConns, d.MaxInboundConns)
-	set(&l.MaxOutboundConns, d.MaxOutboundConns)
-	set(&l.MaxInboundStreams, d.MaxInboundStreams)
-	set(&l.MaxPeers, d.MaxPeers)
-	set(&l.MaxAddrsPerPeer, d.MaxAddrsPerPeer)
-	set(&l.MaxAddrBytesPerPeer, d.MaxAddrBytesPerPeer)
-	set(&l.MaxAddrBytes, d.MaxAddrBytes)
-	set(&l.ConnLowWater, d.ConnLowWater)
-	set(&l.ConnHighWater, d.ConnHighWater)
-	if l.StreamWindow == 0 {
-		l.StreamWindow = d.StreamWindow
-	}
-	l.StreamWindow = max(l.StreamWindow, 256*kib)
-	if l.ConnWindow == 0 {
-		l.ConnWindow = d.ConnWindow
-	}
-	if l.QUICStreamWindow == 0 {
-		l.QUICStreamWindow = d.QUICStreamWindow
-	}
+	d.RateLimit, d.MemoryLimit = 0, 0 // 0 is a setting of these: none
 	if l.QUICConnWindow == 0 {
-		l.QUICConnWindow = max(d.QUICConnWindow, l.QUICStreamWindow)
+		d.QUICConnWindow = max(d.QUICConnWindow, l.QUICStreamWindow)
 	}
-	if l.QUICMaxStreams == 0 {
-		l.QUICMaxStreams = d.QUICMaxStreams
-	}
-	if l.ConnGracePeriod == 0 {
-		l.ConnGracePeriod = d.ConnGracePeriod
-	}
-	if l.IdleTimeout == 0 {
-		l.IdleTimeout = d.IdleTimeout
-	}
-	if l.KeepAlive == 0 {
-		l.KeepAlive = d.KeepAlive
-	}
+	l = d.Override(l)
+	l.StreamWindow = max(l.StreamWindow, 256*kib)
 	l.ConnLowWater = min(l.ConnLowWater, l.ConnHighWater)
 	return l
 }
@@ -184,6 +187,10 @@ const (
 	LimitInboundConns  = "MaxInboundConns"
 	LimitOutboundConns = "MaxOutboundConns"
 	LimitStreams       = "MaxInboundStreams"
+	LimitConnsPerIP    = "MaxInboundConnsPerIP"
+	LimitNodeStreams   = "MaxStreams"
+	LimitProtoStreams  = "MaxStreamsPerProtocol"
+	LimitStreamMemory  = "MaxStreamMemory"
 	LimitHighWater     = "ConnHighWater"
 	LimitIdle          = "IdleTimeout"
 	LimitPeers         = "MaxPeers"
@@ -195,7 +202,8 @@ const (
 
 // counters counts how often each limit fired.
 type counters struct {
-	inboundConns, outboundConns, streams, highWater, idle, peers, rate, pushes atomic.Uint64
+	inboundConns, outboundConns, connsPerIP, streams, nodeStreams, protoStreams atomic.Uint64
+	highWater, idle, peers, rate, pushes                                        atomic.Uint64
 }
 
 // LimitError is a refusal by one of the node's limits.
@@ -222,6 +230,10 @@ func (n *Node) Counters() map[string]uint64 {
 		LimitInboundConns:  c.inboundConns.Load(),
 		LimitOutboundConns: c.outboundConns.Load(),
 		LimitStreams:       c.streams.Load(),
+		LimitConnsPerIP:    c.connsPerIP.Load(),
+		LimitNodeStreams:   c.nodeStreams.Load(),
+		LimitProtoStreams:  c.protoStreams.Load(),
+		LimitStreamMemory:  n.budget.Refused(),
 		LimitHighWater:     c.highWater.Load(),
 		LimitIdle:          c.idle.Load(),
 		LimitPeers:         c.peers.Load(),
@@ -231,82 +243,92 @@ func (n *Node) Counters() map[string]uint64 {
 	return m
 }
 
+// Usage is how much of the node-wide budget is in use.
+type Usage struct {
+	// InboundConns and OutboundConns are the open connections.
+	InboundConns, OutboundConns int
+	// Streams is the inbound streams being served.
+	Streams int
+	// StreamMemory is the bytes of unread stream data held (and of QUIC
+	// receive windows granted beyond their first), of MaxStreamMemory.
+	StreamMemory int64
+}
+
+// Usage reports how much of the node-wide budget is in use.
+func (n *Node) Usage() Usage {
+	n.mu.Lock()
+	in, out := n.inbound, n.outbound
+	n.mu.Unlock()
+	return Usage{InboundConns: in, OutboundConns: out, Streams: int(n.streams.Load()), StreamMemory: n.budget.Used()}
+}
+
 // Limits returns the node's effective limits.
 func (n *Node) Limits() Limits { return n.cfg.Limits }
 
-// limitsJSON is Limits with durations as text ("20s"), for config files.
-type limitsJSON struct {
-	MaxInboundConns     int    `json:",omitempty"`
-	MaxOutboundConns    int    `json:",omitempty"`
-	MaxInboundStreams   int    `json:",omitempty"`
-	StreamWindow        uint32 `json:",omitempty"`
-	ConnWindow          uint64 `json:",omitempty"`
-	QUICStreamWindow    uint64 `json:",omitempty"`
-	QUICConnWindow      uint64 `json:",omitempty"`
-	QUICMaxStreams      int64  `json:",omitempty"`
-	MaxPeers            int    `json:",omitempty"`
-	MaxAddrsPerPeer     int    `json:",omitempty"`
-	MaxAddrBytesPerPeer int    `json:",omitempty"`
-	MaxAddrBytes        int    `json:",omitempty"`
-	ConnLowWater        int    `json:",omitempty"`
-	ConnHighWater       int    `json:",omitempty"`
-	ConnGracePeriod     string `json:",omitempty"`
-	IdleTimeout         string `json:",omitempty"`
-	KeepAlive           string `json:",omitempty"`
-	RateLimit           int64  `json:",omitempty"`
-	MemoryLimit         int64  `json:",omitempty"`
-}
+var durationType = reflect.TypeFor[time.Duration]()
 
-func durText(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return d.String()
-}
-
-// MarshalJSON writes durations as text; zero fields are left out.
+// MarshalJSON writes the fields in order, durations as text ("20s");
+// zero fields are left out.
 func (l Limits) MarshalJSON() ([]byte, error) {
-	return json.Marshal(limitsJSON{
-		l.MaxInboundConns, l.MaxOutboundConns, l.MaxInboundStreams, l.StreamWindow, l.ConnWindow,
-		l.QUICStreamWindow, l.QUICConnWindow, l.QUICMaxStreams, l.MaxPeers, l.MaxAddrsPerPeer,
-		l.MaxAddrBytesPerPeer, l.MaxAddrBytes, l.ConnLowWater, l.ConnHighWater, durText(l.ConnGracePeriod), durText(l.IdleTimeout),
-		durText(l.KeepAlive), l.RateLimit, l.MemoryLimit,
-	})
+	v := reflect.ValueOf(l)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.IsZero() {
+			continue
+		}
+		val := f.Interface()
+		if f.Type() == durationType {
+			val = time.Duration(f.Int()).String()
+		}
+		enc, err := json.Marshal(val)
+		if err != nil {
+			return nil, err
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%s", v.Type().Field(i).Name, enc)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
-// UnmarshalJSON reads what MarshalJSON writes.
+// UnmarshalJSON reads what MarshalJSON writes. Unknown names are
+// ignored, so that a repo written by an older mote (with limits since
+// moved to their packages) still loads.
 func (l *Limits) UnmarshalJSON(b []byte) error {
-	var j limitsJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	dur := func(name, s string) (time.Duration, error) {
-		if s == "" {
-			return 0, nil
+	var out Limits
+	v := reflect.ValueOf(&out).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		raw, ok := m[name]
+		if !ok {
+			continue
 		}
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("limits: %s: %w", name, err)
+		f := v.Field(i)
+		if f.Type() == durationType {
+			var text string
+			if err := json.Unmarshal(raw, &text); err != nil {
+				return fmt.Errorf("limits: %s: want a duration such as \"20s\": %w", name, err)
+			}
+			d, err := time.ParseDuration(text)
+			if err != nil {
+				return fmt.Errorf("limits: %s: %w", name, err)
+			}
+			f.SetInt(int64(d))
+			continue
 		}
-		return d, nil
+		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
+			return fmt.Errorf("limits: %s: %w", name, err)
+		}
 	}
-	grace, err := dur("ConnGracePeriod", j.ConnGracePeriod)
-	if err != nil {
-		return err
-	}
-	idle, err := dur("IdleTimeout", j.IdleTimeout)
-	if err != nil {
-		return err
-	}
-	ka, err := dur("KeepAlive", j.KeepAlive)
-	if err != nil {
-		return err
-	}
-	*l = Limits{
-		j.MaxInboundConns, j.MaxOutboundConns, j.MaxInboundStreams, j.StreamWindow, j.ConnWindow,
-		j.QUICStreamWindow, j.QUICConnWindow, j.QUICMaxStreams, j.MaxPeers, j.MaxAddrsPerPeer,
-		j.MaxAddrBytesPerPeer, j.MaxAddrBytes, j.ConnLowWater, j.ConnHighWater, grace, idle, ka, j.RateLimit, j.MemoryLimit,
-	}
+	*l = out
 	return nil
 }
 
@@ -332,8 +354,9 @@ func (n *Node) peerstoreFull(id peer.ID) {
 // muxConfig is the yamux configuration for l (defaults applied). The mux
 // counts streams of both directions: MaxInboundStreams for the peer's,
 // as many again for ours.
-func muxConfig(l Limits) mux.Config {
+func muxConfig(l Limits, b *mux.Budget) mux.Config {
 	return mux.Config{
+		Budget:          b,
 		MaxStreamWindow: l.StreamWindow,
 		MaxSessionRecv:  int(min(l.ConnWindow, math.MaxInt32)),
 		MaxStreams:      2 * l.MaxInboundStreams,
@@ -343,4 +366,4 @@ func muxConfig(l Limits) mux.Config {
 
 // MaxConnUnread is the most unread data one TCP connection can make the
 // node buffer, in bytes, with l's yamux settings (defaults applied).
-func (l Limits) MaxConnUnread() int64 { return muxConfig(l.WithDefaults()).MaxUnread() }
+func (l Limits) MaxConnUnread() int64 { return muxConfig(l.WithDefaults(), nil).MaxUnread() }

@@ -16,8 +16,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/mote-p2p/mote/mux"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,7 @@ type Node struct {
 	listeners   []transport.Listener
 	conns       map[peer.ID][]*Conn
 	inbound     int
+	perIP       map[netip.Prefix]int // inbound connections by IPv4 address or IPv6 /64
 	handlers    map[string]Handler
 	onLimited   map[string]bool // protocols also served on limited connections
 	dials       map[dialKey]*dialCall
@@ -90,6 +93,13 @@ type Node struct {
 	protoStats      sync.Map // protocol ID → *protoCounter
 	protoCount      atomic.Int32
 	rateIn, rateOut *rate.Limiter // nil without a rate limit
+
+	// The node-wide budget (Limits): unread stream data, shared by the
+	// muxers; inbound streams being served, in all and per protocol
+	// (protoStreams guarded by mu, an entry per protocol ever served).
+	budget       *mux.Budget
+	streams      atomic.Int32
+	protoStreams map[string]*atomic.Int32
 }
 
 // New creates a node, and listens on cfg.ListenAddrs.
@@ -111,13 +121,19 @@ func New(cfg Config) (*Node, error) {
 	if cfg.ClassicKeyExchange {
 		tlsID = tlsID.WithClassicKeyExchange()
 	}
+	budget := mux.NewBudget(cfg.Limits.MaxStreamMemory)
 	up, err := transport.NewUpgrader(transport.UpgraderConfig{
 		Key:              key,
 		TLSIdentity:      tlsID,
 		Security:         cfg.Security,
-		Mux:              muxConfig(cfg.Limits),
+		Mux:              muxConfig(cfg.Limits, budget),
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		Logger:           cfg.Logger,
+
+		MaxInboundHandshakes:   cfg.Limits.MaxInboundHandshakes,
+		MaxHandshakesPerIP:     cfg.Limits.MaxHandshakesPerIP,
+		MaxHandshakesPerSubnet: cfg.Limits.MaxHandshakesPerSubnet,
+		LimitLoopback:          cfg.LimitLoopback,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -131,25 +147,28 @@ func New(cfg Config) (*Node, error) {
 		up:  up,
 		store: peer.NewStore(peer.StoreConfig{MaxPeers: cfg.Limits.MaxPeers, MaxAddrsPerPeer: cfg.Limits.MaxAddrsPerPeer,
 			MaxAddrBytesPerPeer: cfg.Limits.MaxAddrBytesPerPeer, MaxAddrBytes: cfg.Limits.MaxAddrBytes}),
-		ctx:         ctx,
-		cancel:      cancel,
-		conns:       make(map[peer.ID][]*Conn),
-		handlers:    make(map[string]Handler),
-		onLimited:   make(map[string]bool),
-		dials:       make(map[dialKey]*dialCall),
-		backoff:     make(map[peer.ID]backoff),
-		addrBackoff: make(map[string]backoff),
-		subs:        make(map[*Subscription]struct{}),
-		addrs:       addrBook{sources: map[string][]ma.Multiaddr{}, state: map[string]AddrState{}, byAddr: map[string]*observedCount{}},
-		cm:          connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
-		rateIn:      newLimiter(cfg.Limits.RateLimit),
-		rateOut:     newLimiter(cfg.Limits.RateLimit),
+		ctx:          ctx,
+		cancel:       cancel,
+		conns:        make(map[peer.ID][]*Conn),
+		handlers:     make(map[string]Handler),
+		onLimited:    make(map[string]bool),
+		dials:        make(map[dialKey]*dialCall),
+		backoff:      make(map[peer.ID]backoff),
+		addrBackoff:  make(map[string]backoff),
+		subs:         make(map[*Subscription]struct{}),
+		addrs:        addrBook{sources: map[string][]ma.Multiaddr{}, state: map[string]AddrState{}, byAddr: map[string]*observedCount{}},
+		cm:           connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
+		budget:       budget,
+		perIP:        make(map[netip.Prefix]int),
+		protoStreams: make(map[string]*atomic.Int32),
+		rateIn:       newLimiter(cfg.Limits.RateLimit),
+		rateOut:      newLimiter(cfg.Limits.RateLimit),
 	}
 	makers := cfg.Transports
 	if len(makers) == 0 {
 		makers = defaultTransports(&cfg)
 	}
-	env := TransportEnv{Key: key, Upgrader: up, TLS: tlsID, Limits: cfg.Limits, Config: &n.cfg}
+	env := TransportEnv{Key: key, Upgrader: up, TLS: tlsID, Limits: cfg.Limits, Budget: budget, Config: &n.cfg}
 	for _, mk := range makers {
 		t, err := mk(env)
 		if err != nil {
@@ -385,6 +404,22 @@ func (n *Node) handler(proto string) Handler {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.handlers[proto]
+}
+
+// serving returns proto's handler and its count of streams being served.
+func (n *Node) serving(proto string) (Handler, *atomic.Int32) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.handlers[proto]
+	if h == nil {
+		return nil, nil
+	}
+	c := n.protoStreams[proto]
+	if c == nil {
+		c = new(atomic.Int32)
+		n.protoStreams[proto] = c
+	}
+	return h, c
 }
 
 // Peers lists the peers with at least one open connection.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/mote-p2p/mote/mux"
 	"slices"
 	"time"
 
@@ -26,6 +27,10 @@ type TransportEnv struct {
 	TLS *p2ptls.Identity
 	// Limits are the node's limits, defaults applied.
 	Limits Limits
+	// Budget is the node-wide memory for unread stream data
+	// (Limits.MaxStreamMemory), for transports with muxers of their own
+	// (QUIC's receive windows).
+	Budget *mux.Budget
 	// Config is the node's configuration, defaults applied.
 	Config *Config
 }

@@ -1,0 +1,68 @@
+package mux
+
+import "sync/atomic"
+
+// Budget is receive memory shared by sessions: the bytes of stream data
+// received and not yet read, summed over every session whose Config
+// holds it (a node's MaxStreamMemory). Each session's own bounds
+// (MaxStreams × InitialWindow + MaxSessionRecv) keep one peer in check;
+// a Budget keeps many peers together in check, which per-session bounds
+// cannot. Each stream holds its first BudgetFree unread bytes outside
+// the budget, so that small requests (identify, ping, a DHT query) are
+// served while bulk streams of unread data hold it all; MaxStreams
+// bounds what that adds. While the budget is spent, a data frame that
+// does not fit resets its stream with ResetCodeLimit.
+//
+// It also serves other transports' receive windows (QUIC's), through
+// Reserve and Release.
+type Budget struct {
+	limit   int64
+	used    atomic.Int64
+	refused atomic.Uint64
+}
+
+// BudgetFree is what a stream may hold unread outside its Budget.
+const BudgetFree = 8 << 10
+
+// NewBudget returns a budget of limit bytes; limit ≤ 0 is unlimited.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+// Limit is the budget's size in bytes; 0 if unlimited.
+func (b *Budget) Limit() int64 { return max(b.limit, 0) }
+
+// Used is how many bytes are taken.
+func (b *Budget) Used() int64 { return b.used.Load() }
+
+// Refused counts the refusals: streams reset or refused, windows not grown.
+func (b *Budget) Refused() uint64 { return b.refused.Load() }
+
+// Reserve takes n bytes, all or nothing, and reports whether it could;
+// a refusal is counted.
+func (b *Budget) Reserve(n int64) bool {
+	if b.limit <= 0 {
+		b.used.Add(n)
+		return true
+	}
+	for {
+		cur := b.used.Load()
+		if cur+n > b.limit {
+			b.refused.Add(1)
+			return false
+		}
+		if b.used.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+// Release gives back n bytes taken with Reserve.
+func (b *Budget) Release(n int64) { b.used.Add(-n) }
+
+// charge is what a stream holding buffered unread bytes takes from its
+// budget.
+func charge(buffered uint32) uint32 {
+	if buffered <= BudgetFree {
+		return 0
+	}
+	return buffered - BudgetFree
+}

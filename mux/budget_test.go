@@ -1,0 +1,134 @@
+package mux
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// budgetPair is a client and server session over a pipe, the server's
+// inbound streams collected unread.
+func budgetPair(t *testing.T, b *Budget) (*Session, <-chan *Stream) {
+	t.Helper()
+	cfg := Config{KeepAlive: -1}
+	scfg := cfg
+	scfg.Budget = b
+	client, server := sessionsOver(t, func(tb testing.TB) (net.Conn, net.Conn) { return net.Pipe() }, cfg, scfg)
+	got := make(chan *Stream, 16)
+	server.SetStreamHandler(func(st *Stream) { got <- st })
+	return client, got
+}
+
+// sendUnread opens a stream on c and writes n bytes, which the peer does
+// not read (n at most InitialWindow, so the write does not wait).
+func sendUnread(t *testing.T, c *Session, n int) *Stream {
+	t.Helper()
+	st, err := trySend(c, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// trySend is sendUnread for a stream the peer may reset meanwhile.
+func trySend(c *Session, n int) (*Stream, error) {
+	st, err := c.OpenStream(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	_, err = st.Write(make([]byte, n))
+	return st, err
+}
+
+// waitUsed waits until b holds want bytes.
+func waitUsed(t *testing.T, b *Budget, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Used() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("budget holds %d bytes, want %d", b.Used(), want)
+		}
+		time.Sleep(time.Millisecond) // polling a counter, not ordering events
+	}
+}
+
+// wantLimitReset checks that the peer reset st with ResetCodeLimit,
+// seen by the write (err) or else by a read.
+func wantLimitReset(t *testing.T, st *Stream, err error) {
+	t.Helper()
+	if err == nil {
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = st.Read(make([]byte, 1))
+	}
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != ResetCodeLimit || !se.Remote {
+		t.Fatalf("read after the budget ran out: %v, want a reset by the peer with code %#x", err, ResetCodeLimit)
+	}
+}
+
+// TestBudgetSharedBySessions: unread data of streams on two sessions
+// sharing a Budget stays within it, each stream's first BudgetFree bytes
+// aside; a frame that does not fit resets its stream, small streams are
+// served while bulk ones hold the budget, and reading gives it back.
+func TestBudgetSharedBySessions(t *testing.T) {
+	const kib = 1 << 10
+	bulk := int64(256*kib - BudgetFree) // what 256 KiB unread takes
+	t.Run("frame over budget resets its stream", func(t *testing.T) {
+		b := NewBudget(300 * kib)
+		a, aGot := budgetPair(t, b)
+		c, _ := budgetPair(t, b)
+		sendUnread(t, a, 256*kib)
+		<-aGot
+		waitUsed(t, b, bulk)
+		st, err := trySend(c, 128*kib) // its first 64 KiB frame does not fit
+		wantLimitReset(t, st, err)
+		waitUsed(t, b, bulk)
+		if b.Refused() == 0 {
+			t.Error("a refusal was not counted")
+		}
+	})
+	t.Run("spent budget still serves small streams", func(t *testing.T) {
+		b := NewBudget(2 * bulk)
+		a, aGot := budgetPair(t, b)
+		c, cGot := budgetPair(t, b)
+		sendUnread(t, a, 256*kib)
+		sendUnread(t, c, 256*kib)
+		held := <-aGot
+		<-cGot
+		waitUsed(t, b, 2*bulk)
+
+		small := sendUnread(t, a, 100)
+		got := <-aGot
+		if _, err := io.ReadFull(got, make([]byte, 100)); err != nil {
+			t.Fatalf("small stream with the budget spent: %v", err)
+		}
+		small.Close()
+		st, err := trySend(a, 64*kib)
+		wantLimitReset(t, st, err)
+		<-aGot // the reset stream, as accepted
+
+		// Reading one stream's data gives its share back: bulk fits again.
+		if _, err := io.ReadFull(held, make([]byte, 256*kib)); err != nil {
+			t.Fatal(err)
+		}
+		waitUsed(t, b, bulk)
+		sendUnread(t, a, 64*kib)
+		ok := <-aGot
+		if _, err := io.ReadFull(ok, make([]byte, 64*kib)); err != nil {
+			t.Fatalf("bulk stream after the budget was given back: %v", err)
+		}
+		waitUsed(t, b, bulk)
+	})
+	t.Run("closing gives everything back", func(t *testing.T) {
+		b := NewBudget(1 << 20)
+		a, aGot := budgetPair(t, b)
+		sendUnread(t, a, 200*kib)
+		st := <-aGot
+		waitUsed(t, b, 200*kib-BudgetFree)
+		st.Close()
+		waitUsed(t, b, 0)
+	})
+}
