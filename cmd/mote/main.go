@@ -163,6 +163,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		Key:                key,
 		Limits:             limits,
 		ClassicKeyExchange: cfg.ClassicKeyExchange,
+		LimitLoopback:      cfg.Swarm.LimitLoopback,
 		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if err := cfg.announceConfig(&ncfg, presetName); err != nil {

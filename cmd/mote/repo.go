@@ -48,6 +48,10 @@ type repoConfig struct {
 		// the network. Unset (null): Kubo's server-profile ranges with
 		// the server preset, none with the others; [] dials everything.
 		AddrFilters []string
+		// LimitLoopback applies the per-IP connection and handshake
+		// limits to loopback peers too (node.Config.LimitLoopback): for
+		// tests that attack a daemon from 127.0.0.2 and up. mote only.
+		LimitLoopback bool `json:",omitempty"`
 	}
 	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
 	Bootstrap []string

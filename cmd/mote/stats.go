@@ -20,6 +20,8 @@ type stats struct {
 	Conns      int
 	Peers      int
 	Limits     map[string]uint64 // times each limit fired
+	// Usage is how much of the node-wide budget is taken.
+	Usage node.Usage
 	// AcceptErrors counts temporary accept errors (out of descriptors,
 	// aborted connections) the listeners backed off from.
 	AcceptErrors uint64
@@ -36,6 +38,7 @@ func nodeStats(n *node.Node) stats {
 		Conns:        len(n.Conns("")),
 		Peers:        len(n.Peers()),
 		Limits:       n.Counters(),
+		Usage:        n.Usage(),
 		Protocols:    n.ProtocolBandwidth(),
 		AcceptErrors: n.AcceptErrors(),
 	}
