@@ -173,4 +173,3 @@ func TestInboundConnsPerIP(t *testing.T) {
 		})
 	}
 }
-

@@ -47,13 +47,14 @@ type Limits struct {
 	MaxStreams            int
 	MaxStreamsPerProtocol int
 	// MaxStreamMemory is the node-wide budget, in bytes, for data peers
-	// sent on streams that we have not read yet: yamux receive buffers,
-	// and the QUIC receive windows granted beyond their first 64 KiB.
-	// Once it is spent, a stream whose data would exceed it is reset,
-	// new inbound streams are refused and QUIC windows stop growing. A
-	// yamux peer may always send 256 KiB per stream before we read (the
-	// window yamux starts with), so this is what stops many streams of
-	// unread data from adding up.
+	// sent on streams that we have not read yet: yamux receive buffers
+	// beyond each stream's first mux.BudgetFree (8 KiB), and the growth
+	// of QUIC connection windows beyond their first (min(768 KiB,
+	// QUICConnWindow)). Once it is spent, a yamux stream whose data would
+	// exceed it is reset and QUIC windows stop growing. A yamux peer may
+	// always send 256 KiB per stream before we read (the window yamux
+	// starts with), so this is what stops many streams of unread data
+	// from adding up.
 	MaxStreamMemory int64
 	// StreamWindow is the yamux receive window per stream, in bytes: what
 	// a peer may send before we read. At least 256 KiB (yamux's initial
@@ -146,7 +147,7 @@ func Preset(name string) (Limits, error) {
 			MaxInboundConns: 64, MaxOutboundConns: 32, MaxInboundConnsPerIP: 8,
 			MaxInboundHandshakes: 16, MaxHandshakesPerIP: 4, MaxHandshakesPerSubnet: 16,
 			MaxInboundStreams: 64, MaxStreams: 512, MaxStreamsPerProtocol: 128, MaxStreamMemory: 8 * mib,
-			StreamWindow: 256 * kib, ConnWindow: 512 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 512 * kib, QUICMaxStreams: 64,
+			StreamWindow: 256 * kib, ConnWindow: 512 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 256 * kib, QUICMaxStreams: 64,
 			MaxPeers: 256, MaxAddrsPerPeer: 16, MaxAddrBytesPerPeer: 8 * kib, MaxAddrBytes: 1 * mib,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 5 * time.Minute, KeepAlive: 60 * time.Second,
@@ -191,10 +192,16 @@ const (
 	LimitNodeStreams   = "MaxStreams"
 	LimitProtoStreams  = "MaxStreamsPerProtocol"
 	LimitStreamMemory  = "MaxStreamMemory"
-	LimitHighWater     = "ConnHighWater"
-	LimitIdle          = "IdleTimeout"
-	LimitPeers         = "MaxPeers"
-	LimitRate          = "RateLimit"
+	// LimitQUICHandshakes counts QUIC connections refused for
+	// MaxInboundHandshakes or MaxHandshakesPerIP, and CounterQUICRetries
+	// the Retries sent to make a source prove its address under load
+	// (not a refusal: a client that receives at its address goes on).
+	LimitQUICHandshakes = "MaxInboundHandshakes(QUIC)"
+	CounterQUICRetries  = "QUICRetries"
+	LimitHighWater      = "ConnHighWater"
+	LimitIdle           = "IdleTimeout"
+	LimitPeers          = "MaxPeers"
+	LimitRate           = "RateLimit"
 	// LimitPushes is the identify push rate per connection (maxPushes
 	// per pushWindow), a fixed bound rather than a preset field.
 	LimitPushes = "IdentifyPushRate"
@@ -240,6 +247,10 @@ func (n *Node) Counters() map[string]uint64 {
 		LimitRate:          c.rate.Load(),
 		LimitPushes:        c.pushes.Load(),
 	}
+	n.mu.Lock()
+	ts := n.transports
+	n.mu.Unlock()
+	quicCounters(ts, m)
 	return m
 }
 

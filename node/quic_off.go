@@ -2,14 +2,11 @@
 
 package node
 
-import (
-	"github.com/mote-p2p/mote/peer"
-	p2ptls "github.com/mote-p2p/mote/secure/tls"
-	"github.com/mote-p2p/mote/transport"
-)
+import "github.com/mote-p2p/mote/transport"
 
 // newQUIC returns no transport: this binary was built with the noquic tag,
 // so QUIC addresses have no transport and are neither listened on nor dialed.
-func newQUIC(peer.PrivateKey, *p2ptls.Identity, *Config) (transport.Transport, error) {
-	return nil, nil
-}
+func newQUIC(TransportEnv) (transport.Transport, error) { return nil, nil }
+
+// quicCounters has no QUIC transport to count.
+func quicCounters([]transport.Transport, map[string]uint64) {}

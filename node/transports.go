@@ -45,7 +45,7 @@ func TCP() TransportMaker {
 // with the noquic tag has none: QUIC then makes no transport, and QUIC
 // addresses are neither listened on nor dialed.
 func QUIC() TransportMaker {
-	return func(env TransportEnv) (transport.Transport, error) { return newQUIC(env.Key, env.TLS, env.Config) }
+	return func(env TransportEnv) (transport.Transport, error) { return newQUIC(env) }
 }
 
 // Memory is the in-memory transport on network mn (tests and

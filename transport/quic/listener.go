@@ -39,6 +39,7 @@ func (l *listener) Accept() (transport.Conn, error) {
 			}
 			return nil, fmt.Errorf("quic: accept: %w", err)
 		}
+		accepted(qc)
 		if l.isClosed() {
 			qc.CloseWithError(0, "")
 			return nil, transport.ErrListenerClosed

@@ -48,6 +48,9 @@ func (t *Transport) openSocketLocked(laddr *net.UDPAddr) (*socket, error) {
 			Conn:              udp,
 			StatelessResetKey: &t.resetKey,
 			TokenGeneratorKey: &t.tokenKey,
+			// Inbound connections only; see handshakes.
+			VerifySourceAddress: t.hs.mustValidate,
+			ConnContext:         t.hs.admit,
 		},
 		addr: udp.LocalAddr().(*net.UDPAddr),
 		fam:  fam,

@@ -59,6 +59,18 @@ const (
 	// DefaultHandshakeTimeout is quic-go's handshake idle timeout; a
 	// handshake also fails after twice this in total.
 	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxHandshakes is the TCP upgrader's MaxInboundHandshakes. A
+	// connection quic-go builds for an Initial holds about 38 KiB and 4
+	// goroutines until its handshake ends (more once TLS gets going).
+	DefaultMaxHandshakes = 64
+	// DefaultMaxHandshakesPerIP is the TCP upgrader's MaxHandshakesPerIP.
+	DefaultMaxHandshakesPerIP = 8
+	// DefaultRetryThreshold lets 16 handshakes proceed without a Retry: a
+	// quiet node rarely has that many at once, so honest peers seldom pay
+	// the extra round trip, and a flood of junk Initials builds at most
+	// 16 connections (about 0.6 MiB) before every source must prove it
+	// receives at its address.
+	DefaultRetryThreshold = 16
 )
 
 // quic-go starts flow-control windows here and grows them, as the reader
@@ -94,6 +106,41 @@ type Config struct {
 	// HandshakeTimeout aborts a handshake that has received nothing for
 	// this long, or has not finished after twice this long. Default 5 s.
 	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the inbound handshakes in progress, all
+	// listeners together; a new connection beyond it is refused
+	// (CONNECTION_REFUSED). quic-go builds a connection for every Initial
+	// before it can decrypt it and keeps it until the handshake completes
+	// or times out, so without a bound a flood of Initials costs memory
+	// and goroutines in proportion. A handshake stops counting when a
+	// listener accepts its connection or it fails. Default 64; values
+	// below 1 take the default.
+	MaxHandshakes int
+	// MaxHandshakesPerIP bounds those from one IPv4 address or IPv6 /64,
+	// so that one host cannot hold every slot; a source with half of it
+	// in progress is sent a Retry (see RetryThreshold) before any more,
+	// so that spoofed Initials cannot use up a host's share. Default 8;
+	// values below 1 take the default. Loopback addresses are exempt, as
+	// in the TCP upgrader, unless LimitLoopback is set.
+	MaxHandshakesPerIP int
+	// RetryThreshold is how many handshakes may be in progress before a
+	// new connection from an address not yet validated gets a Retry
+	// (RFC 9000 §8.1.2) and is built only once the client echoes the
+	// token from that address: a Retry costs a datagram of about 100
+	// bytes and no state, so junk and spoofed sources cost nothing more,
+	// while honest clients pay one round trip. Default 16, at most
+	// MaxHandshakes; negative sends a Retry to every connection attempt
+	// that carries no token.
+	RetryThreshold int
+	// LimitLoopback applies MaxHandshakesPerIP and its Retry to loopback
+	// addresses too (tests, and abuse suites on 127.0.0.0/8).
+	LimitLoopback bool
+	// Memory, if set, is a budget shared with other connections (and the
+	// node's other muxers) that a connection's receive window must take
+	// its growth beyond the first window from; quic-go asks before each
+	// doubling. What a peer may send unread is then the first window
+	// (min(768 KiB, ConnWindow)) per connection plus what the budget
+	// grants, rather than ConnWindow per connection. Default: none.
+	Memory Memory
 	// Logger receives why inbound connections were dropped. Default: none.
 	Logger *slog.Logger
 	// Identity, if set, is the TLS certificate to use (it must be of Key),
@@ -120,7 +167,56 @@ func (c Config) withDefaults() Config {
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if c.MaxHandshakesPerIP <= 0 {
+		c.MaxHandshakesPerIP = DefaultMaxHandshakesPerIP
+	}
+	if c.RetryThreshold == 0 {
+		c.RetryThreshold = DefaultRetryThreshold
+	}
+	// A Retry at MaxHandshakes at the latest, so that only validated
+	// addresses are ever refused: a refusal is a CONNECTION_REFUSED
+	// datagram, which a spoofed source would aim at someone else.
+	c.RetryThreshold = min(c.RetryThreshold, c.MaxHandshakes)
 	return c
+}
+
+// Memory is a byte budget, such as *mux.Budget: Reserve takes n bytes,
+// all or nothing, and Release gives them back.
+type Memory interface {
+	Reserve(n int64) bool
+	Release(n int64)
+}
+
+// windows tracks what each connection's window growth took from a
+// Memory, to give it back when the connection ends.
+type windows struct {
+	mem   Memory
+	mu    sync.Mutex
+	taken map[*quicgo.Conn]int64
+}
+
+// allow is quic-go's AllowConnectionWindowIncrease.
+func (w *windows) allow(qc *quicgo.Conn, delta uint64) bool {
+	if !w.mem.Reserve(int64(delta)) {
+		return false
+	}
+	w.mu.Lock()
+	_, known := w.taken[qc]
+	w.taken[qc] += int64(delta)
+	w.mu.Unlock()
+	if !known {
+		context.AfterFunc(qc.Context(), func() {
+			w.mu.Lock()
+			n := w.taken[qc]
+			delete(w.taken, qc)
+			w.mu.Unlock()
+			w.mem.Release(n)
+		})
+	}
+	return true
 }
 
 // quicConfig is the quic-go configuration of both directions.
@@ -129,7 +225,7 @@ func (c Config) quicConfig() *quicgo.Config {
 	if keepAlive < 0 {
 		keepAlive = 0
 	}
-	return &quicgo.Config{
+	qc := &quicgo.Config{
 		Versions:                       []quicgo.Version{quicgo.Version1},
 		HandshakeIdleTimeout:           c.HandshakeTimeout,
 		MaxIdleTimeout:                 c.IdleTimeout,
@@ -144,6 +240,11 @@ func (c Config) quicConfig() *quicgo.Config {
 		// breaks the stream limit and loses the connection.
 		MaxIncomingUniStreams: -1,
 	}
+	if c.Memory != nil {
+		w := &windows{mem: c.Memory, taken: make(map[*quicgo.Conn]int64)}
+		qc.AllowConnectionWindowIncrease = w.allow
+	}
+	return qc
 }
 
 // ErrClosed is returned by a Transport after Close.
@@ -162,6 +263,8 @@ type Transport struct {
 	// restart peers still accept our stateless resets and tokens.
 	resetKey quicgo.StatelessResetKey
 	tokenKey quicgo.TokenGeneratorKey
+
+	hs *handshakes // inbound handshakes of all sockets
 
 	mu      sync.Mutex
 	closed  bool
@@ -192,6 +295,7 @@ func New(cfg Config) (*Transport, error) {
 		id:      id,
 		local:   peer.IDFromPublicKey(cfg.Key.Public()),
 		qconf:   cfg.quicConfig(),
+		hs:      newHandshakes(cfg),
 		log:     cfg.Logger,
 		sockets: make(map[*socket]struct{}),
 		conns:   make(map[*conn]struct{}),
