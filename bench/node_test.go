@@ -655,9 +655,11 @@ func newListener(tb testing.TB, tr benchTransport, maxIn int, held *atomic.Int64
 	cfg := tr.config()
 	cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast(tr.listen)}
 	if maxIn > 0 {
-		// Room for maxIn connections: the inbound cap, the connection
-		// manager's watermarks and the peerstore.
-		cfg.Limits = node.Limits{MaxInboundConns: maxIn, ConnLowWater: maxIn, ConnHighWater: maxIn, MaxPeers: max(maxIn, 4096)}
+		// Room for maxIn connections, each holding a stream: the inbound
+		// cap, the connection manager's watermarks, the peerstore and the
+		// node-wide stream counts.
+		cfg.Limits = node.Limits{MaxInboundConns: maxIn, ConnLowWater: maxIn, ConnHighWater: maxIn, MaxPeers: max(maxIn, 4096),
+			MaxStreams: max(maxIn, 16384), MaxStreamsPerProtocol: max(maxIn, 4096)}
 	}
 	a := newNode(tb, cfg)
 	if addrs := a.Addrs(); len(addrs) != 1 {

@@ -49,7 +49,8 @@ func (s moteStack) listen(tr, preset string) (server, error) {
 	// Lift the limits that would cap or trim thousands of connections (as
 	// the go-libp2p listener lifts its resource and connection managers').
 	const lots = 1 << 20
-	cfg.Limits = node.Limits{MaxInboundConns: lots, MaxPeers: lots, ConnLowWater: lots, ConnHighWater: lots}
+	cfg.Limits = node.Limits{MaxInboundConns: lots, MaxPeers: lots, ConnLowWater: lots, ConnHighWater: lots,
+		MaxStreams: lots, MaxStreamsPerProtocol: lots}
 	if preset != "" {
 		l, err := node.Preset(preset)
 		if err != nil {
@@ -58,6 +59,7 @@ func (s moteStack) listen(tr, preset string) (server, error) {
 		// The preset's limits but for the connection counts, and its
 		// memory limit applied as the daemon does.
 		l.MaxInboundConns, l.MaxPeers, l.ConnLowWater, l.ConnHighWater = lots, lots, lots, lots
+		l.MaxStreams, l.MaxStreamsPerProtocol = lots, lots
 		cfg.Limits = l
 		if l.MemoryLimit > 0 {
 			debug.SetMemoryLimit(l.MemoryLimit)
