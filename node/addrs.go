@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"fmt"
+	"github.com/mote-p2p/mote/peer"
 	"maps"
 	"net/netip"
 	"slices"
@@ -214,6 +215,24 @@ func (n *Node) AddrEntries() []AddrEntry {
 	}
 	slices.SortFunc(out, func(x, y AddrEntry) int { return bytes.Compare(x.Addr.Bytes(), y.Addr.Bytes()) })
 	return out
+}
+
+// AddrInfo is our peer ID with Addrs; its P2pAddrs are the addresses to
+// give a peer (e.g. for `ipfs swarm connect`).
+func (n *Node) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: n.id, Addrs: n.Addrs()} }
+
+// ObservedAddr is what the peer of c said, in identify, it sees us as:
+// nil until it has, or if that was no address of c's kind (a TCP
+// connection's peer cannot tell us a QUIC address) or c runs on a network
+// without IP addresses.
+func (c *Conn) ObservedAddr() ma.Multiaddr {
+	b := &c.node.addrs
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c.observed == nil {
+		return nil
+	}
+	return c.observed.addr
 }
 
 // Addrs are the addresses the node advertises (in identify and its

@@ -133,6 +133,7 @@ func (n *Node) applyIdentify(c *Conn, res *identify.Result) (protocolsChanged bo
 	protocolsChanged = !slices.Equal(n.store.Protocols(id), res.Protocols)
 	n.store.SetProtocols(id, res.Protocols)
 	n.store.SetAgent(id, res.AgentVersion)
+	n.store.SetProtocolVersion(id, res.ProtocolVersion)
 	if res.SignedRecord != nil {
 		n.store.SetSignedRecord(id, res.SignedRecord, res.SignedEnvelope)
 	}

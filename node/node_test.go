@@ -122,6 +122,13 @@ func TestConnectIdentifyPing(t *testing.T) {
 			if got := ps.Agent(a.ID()); got != "mote/"+Version {
 				t.Errorf("agent = %q", got)
 			}
+			// What a saw b's end as: b's port (with its IP where b's
+			// socket is bound to none); the memory network has no
+			// observer groups.
+			if got, local := c.ObservedAddr(), c.LocalMultiaddr(); tc.listen != "" &&
+				(got == nil || len(got) != len(local) || got[1] != local[1]) {
+				t.Errorf("observed address %v, want one with the port of %v", got, local)
+			}
 			for _, p := range []string{identify.ID, identify.PushID, ping.ID} {
 				if !ps.SupportsProtocol(a.ID(), p) {
 					t.Errorf("peerstore: %s not supported by a (have %v)", p, ps.Protocols(a.ID()))

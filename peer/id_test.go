@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mote-p2p/mote/wire/multiaddr"
 	"github.com/mote-p2p/mote/wire/multibase"
 )
 
@@ -262,5 +263,48 @@ func TestIDText(t *testing.T) {
 	var bad ID
 	if err := bad.UnmarshalText([]byte("nope")); err == nil {
 		t.Error("UnmarshalText accepted garbage")
+	}
+}
+
+// TestAddrInfo: /p2p addresses split into peers and addresses, grouped by
+// peer, and written back.
+func TestAddrInfo(t *testing.T) {
+	k, _ := GenerateEd25519(nil)
+	id := IDFromPublicKey(k.Public())
+	k2, _ := GenerateEd25519(nil)
+	id2 := IDFromPublicKey(k2.Public())
+	m := func(s string) multiaddr.Multiaddr { return multiaddr.StringCast(s) }
+	tcp := m("/ip4/127.0.0.1/tcp/4001")
+	quic := m("/ip4/127.0.0.1/udp/4001/quic-v1")
+	relayed := m("/ip4/127.0.0.1/tcp/4002/p2p/" + id2.String() + "/p2p-circuit")
+
+	ai, err := AddrInfoFromP2pAddr(m(tcp.String() + "/p2p/" + id.String()))
+	if err != nil || ai.ID != id || len(ai.Addrs) != 1 || !ai.Addrs[0].Equal(tcp) {
+		t.Fatalf("AddrInfoFromP2pAddr: %v, %v", ai, err)
+	}
+	if ai, err := AddrInfoFromP2pAddr(m("/p2p/" + id.String())); err != nil || ai.ID != id || len(ai.Addrs) != 0 {
+		t.Errorf("a bare /p2p address: %v, %v", ai, err)
+	}
+	if _, err := AddrInfoFromP2pAddr(tcp); err == nil {
+		t.Error("an address without /p2p was accepted")
+	}
+	if ai, err := AddrInfoFromP2pAddr(m(relayed.String() + "/p2p/" + id.String())); err != nil || ai.ID != id || !ai.Addrs[0].Equal(relayed) {
+		t.Errorf("a relayed address names the relay, not the peer: %v, %v", ai, err)
+	}
+
+	all, err := AddrInfosFromP2pAddrs(
+		m(tcp.String()+"/p2p/"+id.String()), m(tcp.String()+"/p2p/"+id2.String()), m(quic.String()+"/p2p/"+id.String()))
+	if err != nil || len(all) != 2 || all[0].ID != id || len(all[0].Addrs) != 2 || all[1].ID != id2 {
+		t.Fatalf("AddrInfosFromP2pAddrs: %v, %v", all, err)
+	}
+	back, err := all[0].P2pAddrs()
+	if err != nil || len(back) != 2 || back[1].String() != quic.String()+"/p2p/"+id.String() {
+		t.Errorf("P2pAddrs: %v, %v", back, err)
+	}
+	if len(all[0].Addrs[0]) != 2 {
+		t.Error("P2pAddrs changed the addresses it was given")
+	}
+	if bare, _ := (AddrInfo{ID: id}).P2pAddrs(); len(bare) != 1 || bare[0].String() != "/p2p/"+id.String() {
+		t.Errorf("P2pAddrs of a peer without addresses: %v", bare)
 	}
 }

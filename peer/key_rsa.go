@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"io"
 )
 
 // RSA modulus bounds, as enforced by go-libp2p. Smaller keys are forgeable
@@ -50,6 +51,24 @@ func parseRSAPublicKey(der []byte) (*RSAPublicKey, error) {
 		return nil, fmt.Errorf("rsa public key: PKIX holds a %T, not an RSA key", pk)
 	}
 	return NewRSAPublicKey(k)
+}
+
+// GenerateRSA creates an RSA key of bits bits (MinRSABits to MaxRSABits;
+// go-libp2p and Kubo generate 2048) from r (crypto/rand.Reader if nil;
+// recent Go releases may ignore r). RSA identities are for talking to
+// old peers that have them: Ed25519 keys are smaller and faster.
+func GenerateRSA(r io.Reader, bits int) (*RSAPrivateKey, error) {
+	if err := checkRSABits(bits); err != nil {
+		return nil, fmt.Errorf("generate rsa key: %w", err)
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	k, err := rsa.GenerateKey(r, bits)
+	if err != nil {
+		return nil, fmt.Errorf("generate rsa key: %w", err)
+	}
+	return NewRSAPrivateKey(k)
 }
 
 func checkRSABits(bits int) error {

@@ -444,3 +444,49 @@ func TestKeyTypeString(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateEveryType: every key type has a generator whose keys sign,
+// verify and survive marshalling, with a peer ID of the right form.
+func TestGenerateEveryType(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gen  func() (PrivateKey, error)
+		typ  KeyType
+	}{
+		{"ed25519", func() (PrivateKey, error) { return GenerateEd25519(nil) }, KeyEd25519},
+		{"secp256k1", func() (PrivateKey, error) { return GenerateSecp256k1(nil) }, KeySecp256k1},
+		{"ecdsa", func() (PrivateKey, error) { return GenerateECDSA(nil) }, KeyECDSA},
+		{"rsa", func() (PrivateKey, error) { return GenerateRSA(nil, 2048) }, KeyRSA},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := tc.gen()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Type() != tc.typ {
+				t.Fatalf("type %v, want %v", k.Type(), tc.typ)
+			}
+			sig, err := k.Sign([]byte("msg"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Public().Verify([]byte("msg"), sig); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			b, err := MarshalPrivateKey(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := UnmarshalPrivateKey(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if IDFromPublicKey(back.Public()) != IDFromPublicKey(k.Public()) {
+				t.Error("peer ID changed through marshalling")
+			}
+		})
+	}
+	if _, err := GenerateRSA(nil, 1024); err == nil {
+		t.Error("GenerateRSA made a 1024-bit key")
+	}
+}

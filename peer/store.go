@@ -137,7 +137,8 @@ type peerInfo struct {
 	addrBytes   int           // addrCost of addrs
 	protos      []*protoEntry // searched linearly (short lists)
 	key         PublicKey
-	agent       string
+	agent       *protoEntry // interned with the protocol IDs: peers share a few agents
+	version     *protoEntry // identify's protocol version, e.g. "ipfs/0.1.0"
 	latency     time.Duration
 	record      []byte
 	recordSeq   uint64
@@ -218,6 +219,8 @@ func (s *Store) removeLocked(id ID) {
 		s.idle.Remove(p.elem)
 	}
 	s.release(p.protos)
+	s.releaseOne(p.agent)
+	s.releaseOne(p.version)
 	s.addrBytes -= p.addrBytes
 	delete(s.peers, id)
 }
@@ -515,6 +518,13 @@ func (s *Store) release(list []*protoEntry) {
 	}
 }
 
+// releaseOne is release for a single entry, which may be nil.
+func (s *Store) releaseOne(e *protoEntry) {
+	if e != nil {
+		s.release([]*protoEntry{e})
+	}
+}
+
 // hasProto reports whether list holds the protocol ID pr.
 func hasProto(list []*protoEntry, pr string) bool {
 	for _, e := range list {
@@ -590,13 +600,33 @@ func (s *Store) PublicKey(id ID) PublicKey {
 // SetAgent records id's agent version (from identify), truncated to 256
 // bytes since it is only displayed.
 func (s *Store) SetAgent(id ID, agent string) {
-	if len(agent) > maxAgentLen {
-		agent = strings.ToValidUTF8(agent[:maxAgentLen], "")
+	s.setVersion(id, agent, func(p *peerInfo) **protoEntry { return &p.agent })
+}
+
+// SetProtocolVersion records the protocol version id gave in identify
+// (e.g. "ipfs/0.1.0"), truncated to 256 bytes.
+func (s *Store) SetProtocolVersion(id ID, v string) {
+	s.setVersion(id, v, func(p *peerInfo) **protoEntry { return &p.version })
+}
+
+func (s *Store) setVersion(id ID, v string, field func(*peerInfo) **protoEntry) {
+	if len(v) > maxAgentLen {
+		v = strings.ToValidUTF8(v[:maxAgentLen], "")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.lookup(id); p != nil {
-		p.agent = strings.Clone(agent)
+	p := s.lookup(id)
+	if p == nil {
+		return
+	}
+	f := field(p)
+	if *f != nil && (*f).id == v {
+		return
+	}
+	s.releaseOne(*f)
+	*f = nil
+	if v != "" {
+		*f = s.intern(v)
 	}
 }
 
@@ -604,8 +634,18 @@ func (s *Store) SetAgent(id ID, agent string) {
 func (s *Store) Agent(id ID) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.peers[id]; ok {
-		return p.agent
+	if p, ok := s.peers[id]; ok && p.agent != nil {
+		return p.agent.id
+	}
+	return ""
+}
+
+// ProtocolVersion returns the protocol version id gave in identify, or "".
+func (s *Store) ProtocolVersion(id ID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[id]; ok && p.version != nil {
+		return p.version.id
 	}
 	return ""
 }

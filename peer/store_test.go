@@ -408,7 +408,10 @@ func checkInterned(t *testing.T, s *Store) map[string]int {
 	}
 	holders := make(map[*protoEntry]int)
 	for id, p := range s.peers {
-		for _, e := range p.protos {
+		for _, e := range append(slices.Clone(p.protos), p.agent, p.version) {
+			if e == nil {
+				continue
+			}
 			switch {
 			case e.refs > 0 && s.interned[e.id] != e:
 				t.Fatalf("peer %s holds counted entry %q missing from the table", id.ShortString(), e.id)
@@ -826,4 +829,33 @@ func TestStoreAddrAmplification(t *testing.T) {
 		t.Errorf("after removing the peers: storedAddrBytes = %d", got)
 	}
 	runtime.KeepAlive(wire)
+}
+
+// TestStoreVersionsInterned: agent and protocol versions are shared
+// between peers like protocol IDs, replaced in place, and leave the table
+// with the last peer holding them.
+func TestStoreVersionsInterned(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	for n := range 3 {
+		s.SetAgent(tid(byte(n+1)), strings.Clone("kubo/0.43.0"))
+		s.SetProtocolVersion(tid(byte(n+1)), "ipfs/0.1.0")
+	}
+	if got := checkInterned(t, s); got["kubo/0.43.0"] != 3 || got["ipfs/0.1.0"] != 3 {
+		t.Fatalf("table: %v", got)
+	}
+	if v := s.ProtocolVersion(tid(2)); v != "ipfs/0.1.0" {
+		t.Errorf("ProtocolVersion = %q", v)
+	}
+	s.SetAgent(tid(1), "mote/0.1")
+	s.SetProtocolVersion(tid(1), "")
+	s.Remove(tid(2))
+	got := checkInterned(t, s)
+	if got["kubo/0.43.0"] != 1 || got["ipfs/0.1.0"] != 1 || got["mote/0.1"] != 1 || s.ProtocolVersion(tid(1)) != "" {
+		t.Fatalf("after changes: %v", got)
+	}
+	s.Remove(tid(1))
+	s.Remove(tid(3))
+	if got := checkInterned(t, s); len(got) != 0 {
+		t.Fatalf("left in the table: %v", got)
+	}
 }

@@ -331,14 +331,6 @@ func StripP2P(addr ma.Multiaddr) ma.Multiaddr {
 }
 
 // SplitP2P separates a trailing /p2p/<id> from addr; id is "" if there is none.
-func SplitP2P(addr ma.Multiaddr) (ma.Multiaddr, peer.ID, error) {
-	n := len(addr)
-	if n == 0 || addr[n-1].Protocol().Code != ma.P_P2P {
-		return addr, "", nil
-	}
-	id, err := peer.IDFromBytes(addr[n-1].RawValue())
-	if err != nil {
-		return nil, "", fmt.Errorf("address %s: %w", addr, err)
-	}
-	return addr[:n-1], id, nil
-}
+//
+// Deprecated: use peer.SplitP2P, or peer.AddrInfoFromP2pAddr.
+func SplitP2P(addr ma.Multiaddr) (ma.Multiaddr, peer.ID, error) { return peer.SplitP2P(addr) }

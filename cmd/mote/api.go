@@ -20,7 +20,6 @@ import (
 
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
-	"github.com/mote-p2p/mote/transport"
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
@@ -322,7 +321,7 @@ func parsePeerAddr(s string) (id peer.ID, addr ma.Multiaddr, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("address %q: %w", s, err)
 	}
-	addr, id, err = transport.SplitP2P(m)
+	addr, id, err = peer.SplitP2P(m)
 	if err != nil {
 		return "", nil, err
 	}

@@ -409,7 +409,7 @@ func multiaddrOf(a net.Addr) (ma.Multiaddr, error) {
 // a /p2p/<id> ending addr, is the peer we expect; a different one fails the
 // handshake with a *secure.PeerMismatchError.
 func (t *Transport) Dial(ctx context.Context, addr ma.Multiaddr, remote peer.ID) (transport.Conn, error) {
-	raw, inAddr, err := transport.SplitP2P(addr)
+	raw, inAddr, err := peer.SplitP2P(addr)
 	if err != nil {
 		return nil, fmt.Errorf("quic: %w", err)
 	}
