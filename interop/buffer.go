@@ -94,37 +94,3 @@ func (c *capBuffer) Write(p []byte) (int, error) {
 	c.buf.Write(p)
 	return len(p), nil
 }
-
-// lineWatcher forwards everything to dst and calls onLine for every complete
-// line (without the trailing newline). Overlong lines are cut at maxLine bytes
-// for the purpose of onLine only. Writes come from a single goroutine (the
-// os/exec copier), so no locking is needed beyond what dst does.
-type lineWatcher struct {
-	dst     *logBuffer
-	onLine  func(string)
-	maxLine int
-	partial []byte
-}
-
-func (w *lineWatcher) Write(p []byte) (int, error) {
-	w.dst.Write(p)
-	rest := p
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			w.appendPartial(rest)
-			break
-		}
-		w.appendPartial(rest[:i])
-		w.onLine(string(bytes.TrimRight(w.partial, "\r")))
-		w.partial = w.partial[:0]
-		rest = rest[i+1:]
-	}
-	return len(p), nil
-}
-
-func (w *lineWatcher) appendPartial(p []byte) {
-	if room := w.maxLine - len(w.partial); room > 0 {
-		w.partial = append(w.partial, p[:min(room, len(p))]...)
-	}
-}

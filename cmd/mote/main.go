@@ -45,6 +45,7 @@ commands:
   swarm connect connect the running daemon to MULTIADDR/p2p/<id>
   ping          dial MULTIADDR/p2p/<id> with a throwaway node and ping it
   perf          measure throughput to MULTIADDR/p2p/<id> (a daemon run with --perf)
+  interop       check a peer (MULTIADDR/p2p/<id>..., or --kubo PATH) protocol by protocol
   config show   print the repo config (--effective: the limits in force)
   stats         the running daemon's memory, goroutines, limit counters, bandwidth
   version       print the version
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPing(rest, stdout, stderr)
 	case "perf":
 		err = cmdPerf(rest, stdout, stderr)
+	case "interop":
+		err = cmdInterop(rest, stdout, stderr)
 	case "config":
 		err = cmdConfig(rest, stdout, stderr)
 	case "stats":

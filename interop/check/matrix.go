@@ -1,0 +1,216 @@
+package check
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Status is a cell's outcome.
+type Status string
+
+// The outcomes.
+const (
+	Pass       Status = "pass"
+	Fail       Status = "FAIL"
+	NotChecked Status = "not checked" // the check could not be made; Reason says why
+	NA         Status = "n/a"         // the combination does not exist (a transport the peer lacks)
+)
+
+// Row is one check.
+type Row struct {
+	ID       string `json:"id"`
+	Protocol string `json:"protocol"`
+	Check    string `json:"check"`
+	Spec     string `json:"spec"` // libp2p/specs paths it follows
+}
+
+// Column is one transport and direction.
+type Column struct {
+	Name      string `json:"name"`      // "tcp+noise out"
+	Transport string `json:"transport"` // "tcp" or "quic-v1"
+	Security  string `json:"security"`  // "/noise", "/tls/1.0.0"; "" on QUIC (its TLS 1.3)
+	Dialer    string `json:"dialer"`    // "mote" (out) or "peer" (in)
+}
+
+// Cell is the outcome of one check on one column.
+type Cell struct {
+	Row    string        `json:"row"`    // Row.ID
+	Column string        `json:"column"` // Column.Name
+	Status Status        `json:"status"`
+	Reason string        `json:"reason,omitempty"` // why it is not a pass, in one line
+	Detail string        `json:"detail,omitempty"` // what was seen
+	Took   time.Duration `json:"took_ns"`
+}
+
+// KuboInfo describes a Kubo the runner drove.
+type KuboInfo struct {
+	Version string   `json:"version"`          // `ipfs version`
+	Config  []string `json:"config,omitempty"` // settings beyond the runner's defaults, KEY=JSON
+}
+
+// Matrix is the outcome of Run.
+type Matrix struct {
+	Peer     string        `json:"peer"`
+	Addrs    []string      `json:"addrs"`
+	Mote     string        `json:"mote"`     // our agent version
+	Versions []string      `json:"versions"` // agent versions the peer sent
+	Kubo     *KuboInfo     `json:"kubo,omitempty"`
+	Started  time.Time     `json:"started"`
+	Took     time.Duration `json:"took_ns"`
+	Columns  []Column      `json:"columns"`
+	Rows     []Row         `json:"rows"`
+	Cells    []Cell        `json:"cells"`
+}
+
+// Cell returns the cell of a row (Row.ID) and column (Column.Name).
+func (m *Matrix) Cell(row, column string) (Cell, bool) {
+	for _, c := range m.Cells {
+		if c.Row == row && c.Column == column {
+			return c, true
+		}
+	}
+	return Cell{}, false
+}
+
+// Failed reports whether any check failed.
+func (m *Matrix) Failed() bool {
+	for _, c := range m.Cells {
+		if c.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteJSON writes the matrix with every check's details as JSON.
+func (m *Matrix) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteText writes the matrix as an aligned table, the reasons as
+// numbered notes below it.
+func (m *Matrix) WriteText(w io.Writer) error {
+	return m.write(w, false)
+}
+
+// WriteMarkdown writes the matrix as a Markdown table and notes.
+func (m *Matrix) WriteMarkdown(w io.Writer) error {
+	return m.write(w, true)
+}
+
+func (m *Matrix) write(w io.Writer, md bool) error {
+	bw := new(strings.Builder)
+	title := "mote interop " + m.Peer
+	if len(m.Versions) > 0 {
+		title += " (" + strings.Join(m.Versions, ", ") + ")"
+	}
+	if md {
+		fmt.Fprintf(bw, "%s\n\n", title)
+	} else {
+		fmt.Fprintln(bw, title)
+	}
+	fmt.Fprintf(bw, "%s, %.1f s; %s; out: mote dials the peer, in: the peer dials mote\n", m.Started.Format("2006-01-02 15:04 MST"), m.Took.Seconds(), m.Mote)
+	if m.Kubo != nil {
+		fmt.Fprintf(bw, "kubo %s", m.Kubo.Version)
+		if len(m.Kubo.Config) > 0 {
+			fmt.Fprintf(bw, ", config %s", strings.Join(m.Kubo.Config, " "))
+		}
+		fmt.Fprintln(bw)
+	}
+	fmt.Fprintln(bw)
+
+	// The table, with reasons as numbered notes.
+	table := [][]string{{"protocol", "check"}}
+	for _, c := range m.Columns {
+		table[0] = append(table[0], c.Name)
+	}
+	var notes []string
+	count := map[Status]int{}
+	for _, row := range m.Rows {
+		line := []string{row.Protocol, row.Check}
+		for _, col := range m.Columns {
+			c, ok := m.Cell(row.ID, col.Name)
+			if !ok {
+				line = append(line, "")
+				continue
+			}
+			count[c.Status]++
+			s := string(c.Status)
+			if c.Status == NotChecked {
+				s = "n/c"
+			}
+			if c.Reason != "" {
+				i := indexOf(notes, c.Reason)
+				if i < 0 {
+					notes = append(notes, c.Reason)
+					i = len(notes) - 1
+				}
+				s += fmt.Sprintf(" [%d]", i+1)
+			}
+			line = append(line, s)
+		}
+		table = append(table, line)
+	}
+	if md {
+		for i, line := range table {
+			fmt.Fprintf(bw, "| %s |\n", strings.Join(line, " | "))
+			if i == 0 {
+				bw.WriteString("|")
+				for range line {
+					bw.WriteString("---|")
+				}
+				bw.WriteString("\n")
+			}
+		}
+	} else {
+		widths := make([]int, len(table[0]))
+		for _, line := range table {
+			for i, s := range line {
+				widths[i] = max(widths[i], len(s))
+			}
+		}
+		for _, line := range table {
+			var sb strings.Builder
+			for i, s := range line {
+				sb.WriteString(s)
+				if i < len(line)-1 {
+					for range widths[i] - len(s) + 2 {
+						sb.WriteByte(' ')
+					}
+				}
+			}
+			fmt.Fprintln(bw, strings.TrimRight(sb.String(), " "))
+		}
+	}
+	fmt.Fprintln(bw)
+	for i, n := range notes {
+		if md {
+			fmt.Fprintf(bw, "%d. %s\n", i+1, n)
+		} else {
+			fmt.Fprintf(bw, "[%d] %s\n", i+1, n)
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(bw)
+	}
+	fmt.Fprintf(bw, "%d pass, %d FAIL, %d not checked (n/c), %d n/a\n", count[Pass], count[Fail], count[NotChecked], count[NA])
+	_, err := io.WriteString(w, bw.String())
+	return err
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,154 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mote-p2p/mote/interop/check"
+)
+
+// TestMatrixKubo runs `mote interop --kubo`'s matrix (check.Run with a
+// Kubo it drives) against a default Kubo, a Noise-only one and a
+// TLS-only one, the variants given as --kubo-config would give them, and
+// asserts on every cell: each passes, or is n/a where the combination
+// does not exist, except the push from Kubo, which Kubo cannot be made
+// to send (not checked, with that reason).
+func TestMatrixKubo(t *testing.T) {
+	bin, err := KuboBinary(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		config  map[string]any
+		missing string // the security protocol the variant lacks
+	}{
+		{"default", nil, ""},
+		{"noise-only", map[string]any{"Swarm.Transports.Security.TLS": false}, "/tls/1.0.0"},
+		{"tls-only", map[string]any{"Swarm.Transports.Security.Noise": false}, "/noise"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			k, err := check.StartKubo(ctx, bin, check.KuboOptions{Config: tc.config})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := check.Run(ctx, check.Target{Kubo: k}, check.Options{})
+			if serr := k.Stop(); serr != nil {
+				t.Errorf("stop kubo: %v", serr)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text bytes.Buffer
+			m.WriteText(&text)
+			t.Logf("\n%s", text.String())
+
+			// Nothing is left behind.
+			select {
+			case <-k.Exited():
+			default:
+				t.Error("kubo not reaped after Stop")
+			}
+			if _, err := os.Stat(filepath.Dir(k.RepoPath())); !os.IsNotExist(err) {
+				t.Errorf("kubo's directory is still there: %v", err)
+			}
+
+			if m.Kubo == nil || m.Kubo.Version != KuboVersion {
+				t.Errorf("kubo version in the matrix: %+v", m.Kubo)
+			}
+			if len(m.Versions) != 1 || !strings.HasPrefix(m.Versions[0], "kubo/"+KuboVersion) {
+				t.Errorf("agent versions seen: %v", m.Versions)
+			}
+			checkKuboMatrix(t, m, tc.missing)
+		})
+	}
+}
+
+// checkKuboMatrix asserts on every cell of a matrix against Kubo.
+func checkKuboMatrix(t *testing.T, m *check.Matrix, missing string) {
+	t.Helper()
+	var cols []string
+	for _, tr := range []string{"tcp+noise", "tcp+tls", "quic-v1"} {
+		cols = append(cols, tr+" out", tr+" in")
+	}
+	if len(m.Columns) != len(cols) || len(m.Cells) != len(m.Rows)*len(cols) || len(m.Rows) != 17 {
+		t.Fatalf("%d rows, %d columns, %d cells", len(m.Rows), len(m.Columns), len(m.Cells))
+	}
+	for i, col := range m.Columns {
+		if col.Name != cols[i] {
+			t.Fatalf("column %d is %q, want %q", i, col.Name, cols[i])
+		}
+	}
+	for _, row := range m.Rows {
+		for _, col := range m.Columns {
+			want, reason := check.Pass, ""
+			switch {
+			case col.Security == missing && missing != "":
+				want, reason = check.NA, "the peer does not offer "+missing
+			case col.Transport == "quic-v1" && (row.ID == "muxer" || row.ID == "early-muxer"):
+				want, reason = check.NA, "QUIC carries the streams itself"
+			case row.ID == "perf":
+				want, reason = check.NA, "not advertised" // Kubo has no perf
+			case row.ID == "push-received":
+				want, reason = check.NotChecked, "Kubo sent no push within 2 s of `ipfs p2p listen /x/mote-interop-push`"
+			}
+			c, ok := m.Cell(row.ID, col.Name)
+			if !ok || c.Status != want || !strings.Contains(c.Reason, reason) {
+				t.Errorf("%s / %s: %s %q (%s), want %s %q", row.ID, col.Name, c.Status, c.Reason, c.Detail, want, reason)
+			}
+		}
+	}
+}
+
+// TestMatrixJS runs the runner from outside (`mote interop MULTIADDR`)
+// against the js-libp2p peer, which listens on TCP only (Noise and TLS)
+// and is not driven: every cell that needs no help from the peer passes.
+func TestMatrixJS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p, err := StartJSPeer(ctx, t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := check.Run(ctx, check.Target{Addrs: p.Addrs()}, check.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	m.WriteText(&text)
+	t.Logf("\n%s", text.String())
+	if len(m.Versions) != 1 || m.Versions[0] != p.Agent() {
+		t.Errorf("agent versions seen: %v, want %q", m.Versions, p.Agent())
+	}
+	if len(m.Columns) != 3 || len(m.Cells) != 3*len(m.Rows) {
+		t.Fatalf("%d columns, %d cells", len(m.Columns), len(m.Cells))
+	}
+	for _, row := range m.Rows {
+		for _, col := range m.Columns {
+			want, reason := check.Pass, ""
+			switch {
+			case col.Transport == "quic-v1":
+				want, reason = check.NA, "the peer has no quic-v1 address"
+			case row.ID == "perf":
+				want, reason = check.NA, "not advertised"
+			case row.ID == "push-sent":
+				want, reason = check.NotChecked, "what it kept is seen only from its side"
+			case row.ID == "push-received":
+				want, reason = check.NotChecked, "the peer pushed nothing"
+			case row.ID == "ping-served":
+				want, reason = check.NotChecked, "needs the peer to ping mote"
+			}
+			c, ok := m.Cell(row.ID, col.Name)
+			if !ok || c.Status != want || !strings.Contains(c.Reason, reason) {
+				t.Errorf("%s / %s: %s %q (%s), want %s %q", row.ID, col.Name, c.Status, c.Reason, c.Detail, want, reason)
+			}
+		}
+	}
+}
