@@ -19,6 +19,19 @@ type Budget struct {
 	limit   int64
 	used    atomic.Int64
 	refused atomic.Uint64
+	streams atomic.Uint64 // see StreamsRefused
+}
+
+// StreamsRefused counts the inbound streams that the sessions holding
+// this Budget reset for their stream limits (MaxStreams,
+// MaxInboundStreams, AcceptBacklog): the budget is what a node's
+// sessions share, so that is where their refusals add up.
+func (b *Budget) StreamsRefused() uint64 { return b.streams.Load() }
+
+func (b *Budget) streamRefused() {
+	if b != nil {
+		b.streams.Add(1)
+	}
 }
 
 // BudgetFree is what a stream may hold unread outside its Budget.

@@ -132,3 +132,33 @@ func TestBudgetSharedBySessions(t *testing.T) {
 		waitUsed(t, b, 0)
 	})
 }
+
+// TestMaxInboundStreams: the peer's streams, counting those we closed
+// that it has not, stop at MaxInboundStreams; ours still open, and the
+// refusals count in the Budget.
+func TestMaxInboundStreams(t *testing.T) {
+	b := NewBudget(0)
+	cfg := Config{KeepAlive: -1}
+	scfg := Config{KeepAlive: -1, MaxInboundStreams: 2, MaxStreams: 8, Budget: b}
+	client, server := sessionsOver(t, func(tb testing.TB) (net.Conn, net.Conn) { return net.Pipe() }, cfg, scfg)
+	got := make(chan *Stream, 8)
+	server.SetStreamHandler(func(st *Stream) { got <- st })
+	client.SetStreamHandler(func(st *Stream) { go io.Copy(io.Discard, st) })
+	for range 2 {
+		sendUnread(t, client, 1)
+		st := <-got
+		st.CloseWrite() // half-closed: the peer has not closed its side
+	}
+	st, err := trySend(client, 1)
+	wantLimitReset(t, st, err)
+	if b.StreamsRefused() != 1 {
+		t.Errorf("StreamsRefused = %d, want 1", b.StreamsRefused())
+	}
+	ours, err := server.OpenStream(context.Background())
+	if err != nil {
+		t.Fatalf("our own stream with the peer's at its limit: %v", err)
+	}
+	if _, err := ours.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+}

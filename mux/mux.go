@@ -46,6 +46,13 @@ type Config struct {
 	// so a slow reader only ever buffers 256 KiB. Default 1 MiB; never
 	// below InitialWindow.
 	MaxStreamWindow uint32
+	// MaxInboundStreams bounds the streams the peer opened that are open
+	// at once, counting those we closed that the peer has not closed yet
+	// (see CloseTimeout): beyond it the peer's new streams are reset, and
+	// the rest of MaxStreams stays ours to open. Default 0: no bound but
+	// MaxStreams. (A uint32 beside MaxStreamWindow, where the Config that
+	// every session embeds has room for it.)
+	MaxInboundStreams uint32
 	// MaxSessionRecv caps the session's receive memory beyond the
 	// InitialWindow each stream implicitly grants: the bytes, summed over
 	// all streams, by which windows may have grown. A stream reserves

@@ -70,6 +70,7 @@ type Session struct {
 	acceptCond   sync.Cond // on mu: acceptQ grew or session closed
 	streams      map[uint32]*Stream
 	nextID       uint32
+	inbound      uint32 // streams in streams that the peer opened
 	acceptQ      []*Stream
 	handler      func(*Stream)
 	onClose      func()
@@ -436,6 +437,9 @@ func (s *Session) forget(st *Stream) {
 	s.mu.Lock()
 	if s.streams[st.id] == st {
 		delete(s.streams, st.id)
+		if st.inbound {
+			s.inbound--
+		}
 		if len(s.streams) == 0 {
 			s.streams = nil // Go maps never shrink; drop it, a new one is cheap
 		}
@@ -717,8 +721,10 @@ func (s *Session) incoming(h Header) (*Stream, error) {
 		s.mu.Unlock()
 		return nil, protoErr("duplicate SYN for stream %d", id)
 	case len(s.streams) >= s.cfg.MaxStreams,
+		s.cfg.MaxInboundStreams > 0 && s.inbound >= s.cfg.MaxInboundStreams,
 		s.handler == nil && len(s.acceptQ) >= s.cfg.AcceptBacklog:
 		s.mu.Unlock()
+		s.cfg.Budget.streamRefused()
 		s.queueCtrl(Header{Type: TypeWindowUpdate, Flags: FlagRST, StreamID: id, Length: ResetCodeLimit}, false)
 		return nil, nil
 	}
@@ -727,6 +733,7 @@ func (s *Session) incoming(h Header) (*Stream, error) {
 		s.streams = make(map[uint32]*Stream)
 	}
 	s.streams[id] = st
+	s.inbound++
 	s.mu.Unlock()
 	// ACK at once, not on accept: go-yamux stops opening streams after
 	// 256 unacknowledged SYNs.

@@ -301,8 +301,9 @@ func TestPushFlood(t *testing.T) {
 }
 
 // TestDialFilter: addresses in Config.AddrFilters' ranges that the
-// network told us are not dialed; under Explicit, or in TreatAsPublic,
-// they are. 127.0.0.2 stands for a private address a peer advertised.
+// network told us are not dialed, even under Explicit; those given to
+// Connect under Explicit, or in TreatAsPublic, are. 127.0.0.2 stands for
+// a private address a peer advertised.
 func TestDialFilter(t *testing.T) {
 	ctx := testCtx(t)
 	a := newNode(t, nil, false, func(c *Config) {
@@ -314,11 +315,14 @@ func TestDialFilter(t *testing.T) {
 		name     string
 		public   []netip.Prefix
 		explicit bool
+		given    bool // the address is given to Connect, not only learned
 		ok       bool
 	}{
-		{"learned", nil, false, false},
-		{"explicit", nil, true, true},
-		{"treated as public", filtered, false, true},
+		{"learned", nil, false, false, false},
+		{"learned, explicit connect", nil, true, false, false},
+		{"given, explicit connect", nil, true, true, true},
+		{"given, not explicit", nil, false, true, false},
+		{"treated as public", filtered, false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newNode(t, nil, false, func(c *Config) {
@@ -329,7 +333,11 @@ func TestDialFilter(t *testing.T) {
 			if tc.explicit {
 				cctx = Explicit(ctx)
 			}
-			_, err := b.Connect(cctx, a.ID())
+			var given []ma.Multiaddr
+			if tc.given {
+				given = a.ListenAddrs()
+			}
+			_, err := b.Connect(cctx, a.ID(), given...)
 			if tc.ok != (err == nil) {
 				t.Fatalf("connect: %v, want success %v", err, tc.ok)
 			}

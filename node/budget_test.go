@@ -173,3 +173,44 @@ func TestInboundConnsPerIP(t *testing.T) {
 		})
 	}
 }
+
+// TestNegotiatingStreamsPerConn: streams that never name their protocol
+// hold at most MaxNegotiatingStreams of one connection's slots, so they
+// cannot take MaxStreams from everyone else.
+func TestNegotiatingStreamsPerConn(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true, func(c *Config) {
+		c.Limits.MaxNegotiatingStreams = 3
+		c.Limits.MaxStreams = 6 // the cap bites from 3 streams on
+	})
+	b := newNode(t, mn, false)
+	conn := connect(t, ctx, b, a)
+	settled(t, a)
+	var silent []transport.Stream
+	for range 4 { // raw streams: no multistream header, ever
+		s, err := conn.tc.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte{19}) // the start of a header that never comes whole
+		silent = append(silent, s)
+	}
+	waitFor(t, func() bool { return a.Counters()[LimitNegotiating] > 0 })
+	if got := a.Usage().Streams; got != 3 {
+		t.Errorf("%d inbound streams held, want MaxNegotiatingStreams = 3", got)
+	}
+	// Another peer, and the same one on a negotiated stream, are served.
+	c := newNode(t, mn, false)
+	connect(t, ctx, c, a)
+	if _, err := c.Ping(ctx, a.ID()); err != nil {
+		t.Errorf("another peer's ping: %v", err)
+	}
+	for _, s := range silent {
+		s.Reset()
+	}
+	settled(t, a)
+	if _, err := b.Ping(ctx, a.ID()); err != nil {
+		t.Errorf("ping once the silent streams are gone: %v", err)
+	}
+}

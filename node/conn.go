@@ -22,11 +22,12 @@ import (
 // transport connection's own OpenStream and AcceptStream stay inside the
 // node, so that no stream skips negotiation, byte counting or limits.
 type Conn struct {
-	tc      transport.Conn
-	node    *Node
-	opened  int64        // unix nanoseconds
-	streams atomic.Int32 // inbound streams being served
-	out     atomic.Int32 // outbound streams not yet closed
+	tc          transport.Conn
+	node        *Node
+	opened      int64        // unix nanoseconds
+	streams     atomic.Int32 // inbound streams being served
+	negotiating atomic.Int32 // of which still negotiating their protocol
+	out         atomic.Int32 // outbound streams not yet closed
 
 	// For the connection manager and bandwidth accounting.
 	lastActive        atomic.Int64 // unix nanoseconds of the last stream opened
@@ -211,8 +212,18 @@ func (n *Node) acceptStream(c *Conn, s transport.Stream) {
 		n.refuseStream(c, s, &n.counters.streams, LimitStreams, l.MaxInboundStreams)
 		return
 	}
+	// The negotiation cap applies once half of MaxStreams is taken: a
+	// burst of streams from an honest peer (bitswap opens many at once)
+	// is served as it comes, while silent streams cannot take the rest.
+	if int(c.negotiating.Add(1)) > l.MaxNegotiatingStreams && int(n.streams.Load()) >= l.MaxStreams/2 {
+		c.negotiating.Add(-1)
+		c.streams.Add(-1)
+		n.refuseStream(c, s, &n.counters.negotiating, LimitNegotiating, l.MaxNegotiatingStreams)
+		return
+	}
 	if int(n.streams.Add(1)) > l.MaxStreams {
 		n.streams.Add(-1)
+		c.negotiating.Add(-1)
 		c.streams.Add(-1)
 		n.refuseStream(c, s, &n.counters.nodeStreams, LimitNodeStreams, l.MaxStreams)
 		return
@@ -250,6 +261,7 @@ func (n *Node) serveStream(c *Conn, s transport.Stream) {
 		match = n.servesOnLimited
 	}
 	proto, err := wire.Negotiate(s, *n.protos.Load(), match)
+	c.negotiating.Add(-1)
 	if err != nil {
 		s.Reset()
 		n.log.Debug("inbound stream negotiation failed", "peer", c.RemotePeer(), "err", err)

@@ -38,6 +38,12 @@ type dialCall struct {
 	done chan struct{}
 	conn *Conn
 	err  error
+	// exempt holds the addresses (binary) the caller that started an
+	// Explicit dial gave: those, and only those, pass the address
+	// filters. Addresses the peerstore learned from the network are
+	// filtered even then, or a peer could steer a user's `swarm connect`
+	// to its advertised private addresses.
+	exempt map[string]bool
 }
 
 // Connect returns an open connection to id, dialing it if there is none.
@@ -72,6 +78,12 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 			return nil, fmt.Errorf("connect %s: %w until %s (%d failures)", id, ErrDialBackoff, b.until.Format(time.TimeOnly), b.failures)
 		}
 		call = &dialCall{done: make(chan struct{})}
+		if key.explicit && len(addrs) > 0 {
+			call.exempt = make(map[string]bool, len(addrs))
+			for _, a := range addrs {
+				call.exempt[string(a.Bytes())] = true
+			}
+		}
 		n.dials[key] = call
 		n.wg.Add(1)
 		go n.dial(key, call)
@@ -90,7 +102,7 @@ func (n *Node) Connect(ctx context.Context, id peer.ID, addrs ...ma.Multiaddr) (
 func (n *Node) dial(key dialKey, call *dialCall) {
 	defer n.wg.Done()
 	id := key.id
-	c, err := n.dialAddrs(id, key)
+	c, err := n.dialAddrs(id, key, call.exempt)
 	n.mu.Lock()
 	delete(n.dials, key)
 	if err != nil {
@@ -183,11 +195,11 @@ type dialTarget struct {
 // after a head start (happy eyeballs, as go-libp2p's dial ranker: QUIC
 // connects in one round trip fewer and is what a Kubo peer ends up
 // using), relayed addresses last.
-func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, key dialKey) []dialTarget {
+func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, key dialKey, exempt map[string]bool) []dialTarget {
 	var targets []dialTarget
 	for _, a := range addrs {
 		t := n.transportFor(a)
-		if t == nil || !n.addrUsable(id, a) || (!key.explicit && n.dialFiltered(a)) {
+		if t == nil || !n.addrUsable(id, a) || (!exempt[string(a.Bytes())] && n.dialFiltered(a)) {
 			continue
 		}
 		class := dialClass(t, a)
@@ -202,11 +214,11 @@ func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, key dialKey) []dialTa
 // dialAddrs dials the known addresses of id, DialConcurrency at a time,
 // in the order and with the delays of planDials; the first connection
 // wins and the others are cancelled or closed.
-func (n *Node) dialAddrs(id peer.ID, key dialKey) (*Conn, error) {
+func (n *Node) dialAddrs(id peer.ID, key dialKey, exempt map[string]bool) (*Conn, error) {
 	addrs := n.store.Addrs(id)
-	targets := n.planDials(id, addrs, key)
+	targets := n.planDials(id, addrs, key, exempt)
 	if len(targets) == 0 {
-		if !key.explicit && slices.ContainsFunc(addrs, n.dialFiltered) {
+		if slices.ContainsFunc(addrs, n.dialFiltered) {
 			return nil, fmt.Errorf("connect %s: no dialable address known (some are in Config.AddrFilters' ranges)", id)
 		}
 		if len(addrs) > 0 && len(n.planDialsIgnoringBackoff(addrs)) > 0 {

@@ -46,6 +46,14 @@ type Limits struct {
 	// those of one protocol. More are reset.
 	MaxStreams            int
 	MaxStreamsPerProtocol int
+	// MaxNegotiatingStreams bounds the inbound streams of one connection
+	// whose protocol is still being negotiated (at most
+	// NegotiationTimeout each) once half of MaxStreams is taken: without
+	// it a few connections of silent streams would hold all of
+	// MaxStreams, and every other peer's identify and ping would be
+	// refused. Below half, bursts pass. The presets keep
+	// MaxInboundConns × MaxNegotiatingStreams at most half of MaxStreams.
+	MaxNegotiatingStreams int
 	// MaxStreamMemory is the node-wide budget, in bytes, for data peers
 	// sent on streams that we have not read yet: yamux receive buffers
 	// beyond each stream's first mux.BudgetFree (8 KiB), and the growth
@@ -125,7 +133,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 1024, MaxOutboundConns: 1024, MaxInboundConnsPerIP: 16,
 			MaxInboundHandshakes: 64, MaxHandshakesPerIP: 8, MaxHandshakesPerSubnet: 32,
-			MaxInboundStreams: 256, MaxStreams: 16384, MaxStreamsPerProtocol: 4096, MaxStreamMemory: 512 * mib,
+			MaxInboundStreams: 256, MaxStreams: 16384, MaxStreamsPerProtocol: 4096, MaxNegotiatingStreams: 8, MaxStreamMemory: 512 * mib,
 			StreamWindow: 4 * mib, ConnWindow: 16 * mib, QUICStreamWindow: 4 * mib, QUICConnWindow: 8 * mib, QUICMaxStreams: 256,
 			MaxPeers: 4096, MaxAddrsPerPeer: 64, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 16 * mib,
 			ConnLowWater: 160, ConnHighWater: 192, ConnGracePeriod: 20 * time.Second,
@@ -135,7 +143,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 128, MaxOutboundConns: 128, MaxInboundConnsPerIP: 8,
 			MaxInboundHandshakes: 32, MaxHandshakesPerIP: 8, MaxHandshakesPerSubnet: 32,
-			MaxInboundStreams: 128, MaxStreams: 2048, MaxStreamsPerProtocol: 512, MaxStreamMemory: 64 * mib,
+			MaxInboundStreams: 128, MaxStreams: 2048, MaxStreamsPerProtocol: 512, MaxNegotiatingStreams: 8, MaxStreamMemory: 64 * mib,
 			StreamWindow: 1 * mib, ConnWindow: 4 * mib, QUICStreamWindow: 1 * mib, QUICConnWindow: 2 * mib, QUICMaxStreams: 128,
 			MaxPeers: 1024, MaxAddrsPerPeer: 32, MaxAddrBytesPerPeer: 16 * kib, MaxAddrBytes: 4 * mib,
 			ConnLowWater: 32, ConnHighWater: 96, ConnGracePeriod: 20 * time.Second,
@@ -146,7 +154,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 64, MaxOutboundConns: 32, MaxInboundConnsPerIP: 8,
 			MaxInboundHandshakes: 16, MaxHandshakesPerIP: 4, MaxHandshakesPerSubnet: 16,
-			MaxInboundStreams: 64, MaxStreams: 512, MaxStreamsPerProtocol: 128, MaxStreamMemory: 8 * mib,
+			MaxInboundStreams: 64, MaxStreams: 512, MaxStreamsPerProtocol: 128, MaxNegotiatingStreams: 4, MaxStreamMemory: 8 * mib,
 			StreamWindow: 256 * kib, ConnWindow: 512 * kib, QUICStreamWindow: 256 * kib, QUICConnWindow: 256 * kib, QUICMaxStreams: 64,
 			MaxPeers: 256, MaxAddrsPerPeer: 16, MaxAddrBytesPerPeer: 8 * kib, MaxAddrBytes: 1 * mib,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
@@ -157,7 +165,7 @@ func Preset(name string) (Limits, error) {
 		return Limits{
 			MaxInboundConns: 16, MaxOutboundConns: 16, MaxInboundConnsPerIP: 4,
 			MaxInboundHandshakes: 8, MaxHandshakesPerIP: 2, MaxHandshakesPerSubnet: 8,
-			MaxInboundStreams: 32, MaxStreams: 128, MaxStreamsPerProtocol: 32, MaxStreamMemory: 4 * mib,
+			MaxInboundStreams: 32, MaxStreams: 128, MaxStreamsPerProtocol: 32, MaxNegotiatingStreams: 4, MaxStreamMemory: 4 * mib,
 			StreamWindow: 256 * kib, ConnWindow: 256 * kib, QUICStreamWindow: 64 * kib, QUICConnWindow: 128 * kib, QUICMaxStreams: 32,
 			MaxPeers: 64, MaxAddrsPerPeer: 8, MaxAddrBytesPerPeer: 4 * kib, MaxAddrBytes: 256 * kib,
 			ConnLowWater: 4, ConnHighWater: 12, ConnGracePeriod: 10 * time.Second,
@@ -191,6 +199,7 @@ const (
 	LimitConnsPerIP    = "MaxInboundConnsPerIP"
 	LimitNodeStreams   = "MaxStreams"
 	LimitProtoStreams  = "MaxStreamsPerProtocol"
+	LimitNegotiating   = "MaxNegotiatingStreams"
 	LimitStreamMemory  = "MaxStreamMemory"
 	// LimitQUICHandshakes counts QUIC connections refused for
 	// MaxInboundHandshakes or MaxHandshakesPerIP, and CounterQUICRetries
@@ -209,8 +218,8 @@ const (
 
 // counters counts how often each limit fired.
 type counters struct {
-	inboundConns, outboundConns, connsPerIP, streams, nodeStreams, protoStreams atomic.Uint64
-	highWater, idle, peers, rate, pushes                                        atomic.Uint64
+	inboundConns, outboundConns, connsPerIP, streams, nodeStreams, protoStreams, negotiating atomic.Uint64
+	highWater, idle, peers, rate, pushes                                                     atomic.Uint64
 }
 
 // LimitError is a refusal by one of the node's limits.
@@ -236,10 +245,11 @@ func (n *Node) Counters() map[string]uint64 {
 	m := map[string]uint64{
 		LimitInboundConns:  c.inboundConns.Load(),
 		LimitOutboundConns: c.outboundConns.Load(),
-		LimitStreams:       c.streams.Load(),
+		LimitStreams:       c.streams.Load() + n.budget.StreamsRefused(),
 		LimitConnsPerIP:    c.connsPerIP.Load(),
 		LimitNodeStreams:   c.nodeStreams.Load(),
 		LimitProtoStreams:  c.protoStreams.Load(),
+		LimitNegotiating:   c.negotiating.Load(),
 		LimitStreamMemory:  n.budget.Refused(),
 		LimitHighWater:     c.highWater.Load(),
 		LimitIdle:          c.idle.Load(),
@@ -367,11 +377,12 @@ func (n *Node) peerstoreFull(id peer.ID) {
 // as many again for ours.
 func muxConfig(l Limits, b *mux.Budget) mux.Config {
 	return mux.Config{
-		Budget:          b,
-		MaxStreamWindow: l.StreamWindow,
-		MaxSessionRecv:  int(min(l.ConnWindow, math.MaxInt32)),
-		MaxStreams:      2 * l.MaxInboundStreams,
-		KeepAlive:       l.KeepAlive,
+		Budget:            b,
+		MaxStreamWindow:   l.StreamWindow,
+		MaxSessionRecv:    int(min(l.ConnWindow, math.MaxInt32)),
+		MaxStreams:        2 * l.MaxInboundStreams,
+		MaxInboundStreams: uint32(l.MaxInboundStreams),
+		KeepAlive:         l.KeepAlive,
 	}
 }
 

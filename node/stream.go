@@ -121,8 +121,9 @@ const (
 )
 
 // Explicit returns a context under which Connect dials the addresses
-// known for the peer without Config.AddrFilters: they came from the user
-// (a command, a bootstrap list), not from the network.
+// given to it without Config.AddrFilters: they came from the user (a
+// command, a bootstrap list), not from the network. Addresses the
+// peerstore learned from the network stay filtered.
 func Explicit(ctx context.Context) context.Context {
 	return context.WithValue(ctx, explicitKey, true)
 }

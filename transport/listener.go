@@ -107,7 +107,7 @@ type pendingHandshake struct {
 }
 
 // acceptLoop is the listener's one long-lived goroutine; it owns ln.
-// A temporary accept error pauses it (see acceptRetryable) rather than
+// A temporary accept error pauses it (see AcceptRetryable) rather than
 // ending it: the kernel keeps queueing clients on the socket, and they
 // would hang if nobody accepted them any more. Only Close, or an error
 // that is not temporary, ends it.
@@ -123,8 +123,8 @@ func (l *listener) acceptLoop() {
 			if l.ctx.Err() != nil {
 				return // closed by Close
 			}
-			if acceptRetryable(err) {
-				delay = acceptBackoff(delay)
+			if AcceptRetryable(err) {
+				delay = AcceptBackoff(delay)
 				n := l.acceptErrs.Add(1)
 				l.u.log.Warn("accept failed, retrying", "addr", l.laddr, "err", err, "retry_in", delay, "errors", n)
 				if !l.pause(delay) {
@@ -168,14 +168,14 @@ func (l *listener) acceptLoop() {
 	}
 }
 
-// acceptRetryable reports whether an accept error is temporary: the
+// AcceptRetryable reports whether an accept error is temporary: the
 // listening socket is fine and a later accept may succeed. These are the
 // resource shortages accept(2) reports (EMFILE, ENFILE, ENOBUFS, ENOMEM),
 // a connection aborted while queued (ECONNABORTED; Go retries it itself
 // on Unix, other listeners may not), EAGAIN, and timeouts (a deadline on
 // the raw listener, ETIMEDOUT). net.Error's Temporary is deprecated and
 // too vague, so errors are matched by errno instead.
-func acceptRetryable(err error) bool {
+func AcceptRetryable(err error) bool {
 	for _, errno := range []syscall.Errno{
 		syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
 		syscall.ECONNABORTED, syscall.EAGAIN,
@@ -188,9 +188,11 @@ func acceptRetryable(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// acceptBackoff is the pause after a temporary accept error, given the
-// previous one (0 if the last accept succeeded).
-func acceptBackoff(prev time.Duration) time.Duration {
+// AcceptBackoff is the pause after a temporary accept error, given the
+// previous one (0 if the last accept succeeded): 5 ms doubling to 1 s, as
+// net/http's server. Other accept loops (the daemon's control API) use
+// it with AcceptRetryable.
+func AcceptBackoff(prev time.Duration) time.Duration {
 	if prev == 0 {
 		return acceptDelayMin
 	}

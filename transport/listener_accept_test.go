@@ -53,8 +53,8 @@ func TestAcceptRetryable(t *testing.T) {
 		{"unknown", errors.New("boom"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := acceptRetryable(tc.err); got != tc.want {
-				t.Errorf("acceptRetryable(%v) = %v, want %v", tc.err, got, tc.want)
+			if got := AcceptRetryable(tc.err); got != tc.want {
+				t.Errorf("AcceptRetryable(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}
@@ -71,7 +71,7 @@ var wantBackoff = []time.Duration{
 func TestAcceptBackoff(t *testing.T) {
 	var d time.Duration
 	for i, want := range wantBackoff {
-		if d = acceptBackoff(d); d != want {
+		if d = AcceptBackoff(d); d != want {
 			t.Fatalf("pause %d = %v, want %v", i, d, want)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/transport"
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
@@ -135,11 +136,25 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 	go func() { // the API's accept loop, owned by serveAPI's caller
 		defer wg.Done()
 		slots := make(chan struct{}, maxAPIClients)
+		var delay time.Duration
 		for {
 			c, err := ln.Accept()
+			if err != nil && transport.AcceptRetryable(err) && ctx.Err() == nil {
+				// Out of descriptors, say: the API comes back once they
+				// are, as the swarm listeners do, rather than never.
+				delay = transport.AcceptBackoff(delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+				continue
+			}
 			if err != nil {
 				return
 			}
+			delay = 0
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():

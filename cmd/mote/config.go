@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/mote-p2p/mote/node"
 )
@@ -33,6 +36,39 @@ func effectiveLimits(cfg *repoConfig, presetFlag string) (string, node.Limits, e
 func applyMemoryLimit(l node.Limits) {
 	if l.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(l.MemoryLimit)
+	}
+}
+
+// memoryCheck is how often the daemon looks whether to hand freed memory
+// back to the OS.
+const memoryCheck = 5 * time.Second
+
+// releaseMemory hands freed heap back to the OS soon after a burst (a
+// flood of junk, many peers leaving) rather than at the runtime's own
+// pace: an idle daemon allocates too little to start a collection, and
+// the runtime's scavenger returns pages over minutes, so RSS would stay
+// at the burst's height. Each check costs a ReadMemStats; a collection
+// runs only if the heap grew by 1 MiB since the last one, so an idle
+// daemon collects about never and a busy one every few seconds, which
+// its own allocation would make it do anyway.
+func releaseMemory(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	last := m.HeapAlloc
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		runtime.ReadMemStats(&m)
+		if m.HeapAlloc > last+1<<20 {
+			debug.FreeOSMemory()
+			runtime.ReadMemStats(&m)
+			last = m.HeapAlloc
+		}
 	}
 }
 

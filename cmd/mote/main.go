@@ -207,6 +207,12 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeAPI()
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		releaseMemory(ctx, memoryCheck)
+	}()
+	defer func() { cancel(); <-memDone }()
 
 	fmt.Fprintln(stdout, "peer ID:", n.ID())
 	fmt.Fprintln(stdout, "limits: preset", presetName, "(mote config show --effective)")

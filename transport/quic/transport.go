@@ -127,9 +127,9 @@ type Config struct {
 	// (RFC 9000 §8.1.2) and is built only once the client echoes the
 	// token from that address: a Retry costs a datagram of about 100
 	// bytes and no state, so junk and spoofed sources cost nothing more,
-	// while honest clients pay one round trip. Default 16, at most
-	// MaxHandshakes; negative sends a Retry to every connection attempt
-	// that carries no token.
+	// while honest clients pay one round trip. Default 16, at most half
+	// of MaxHandshakes; negative sends a Retry to every connection
+	// attempt that carries no token.
 	RetryThreshold int
 	// LimitLoopback applies MaxHandshakesPerIP and its Retry to loopback
 	// addresses too (tests, and abuse suites on 127.0.0.0/8).
@@ -176,10 +176,12 @@ func (c Config) withDefaults() Config {
 	if c.RetryThreshold == 0 {
 		c.RetryThreshold = DefaultRetryThreshold
 	}
-	// A Retry at MaxHandshakes at the latest, so that only validated
-	// addresses are ever refused: a refusal is a CONNECTION_REFUSED
-	// datagram, which a spoofed source would aim at someone else.
-	c.RetryThreshold = min(c.RetryThreshold, c.MaxHandshakes)
+	// A Retry at half of MaxHandshakes at the latest: unvalidated
+	// sources (junk, spoofed) can then hold at most half of the slots,
+	// and clients that proved their address have the other half, and a
+	// refusal (a CONNECTION_REFUSED datagram, which a spoofed source
+	// would aim at someone else) goes only to validated addresses.
+	c.RetryThreshold = min(c.RetryThreshold, max(1, c.MaxHandshakes/2))
 	return c
 }
 
