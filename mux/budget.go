@@ -7,11 +7,14 @@ import "sync/atomic"
 // holds it (a node's MaxStreamMemory). Each session's own bounds
 // (MaxStreams × InitialWindow + MaxSessionRecv) keep one peer in check;
 // a Budget keeps many peers together in check, which per-session bounds
-// cannot. Each stream holds its first BudgetFree unread bytes outside
-// the budget, so that small requests (identify, ping, a DHT query) are
-// served while bulk streams of unread data hold it all; MaxStreams
-// bounds what that adds. While the budget is spent, a data frame that
-// does not fit resets its stream with ResetCodeLimit.
+// cannot. It counts the memory that buffers hold, in the chunks they are
+// made of, not the bytes in them: a stream holding one unread byte holds
+// a 2 KiB chunk. Each stream holds its first BudgetFree of chunks
+// outside the budget, so that small requests (identify, ping, a DHT
+// query) are served while bulk streams of unread data hold it all;
+// MaxStreams bounds what that adds. While the budget is spent, a data
+// frame that needs a chunk the budget cannot cover resets its stream
+// with ResetCodeLimit.
 //
 // It also serves other transports' receive windows (QUIC's), through
 // Reserve and Release.
@@ -34,8 +37,9 @@ func (b *Budget) streamRefused() {
 	}
 }
 
-// BudgetFree is what a stream may hold unread outside its Budget.
-const BudgetFree = 8 << 10
+// BudgetFree is the chunk memory a stream may hold outside its Budget:
+// one 16 KiB chunk, which holds any identify message or small request.
+const BudgetFree = 16 << 10
 
 // NewBudget returns a budget of limit bytes; limit ≤ 0 is unlimited.
 func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
@@ -71,11 +75,11 @@ func (b *Budget) Reserve(n int64) bool {
 // Release gives back n bytes taken with Reserve.
 func (b *Budget) Release(n int64) { b.used.Add(-n) }
 
-// charge is what a stream holding buffered unread bytes takes from its
+// charge is what a stream whose chunks hold held bytes takes from its
 // budget.
-func charge(buffered uint32) uint32 {
-	if buffered <= BudgetFree {
+func charge(held uint32) uint32 {
+	if held <= BudgetFree {
 		return 0
 	}
-	return buffered - BudgetFree
+	return held - BudgetFree
 }

@@ -70,8 +70,8 @@ func wantLimitReset(t *testing.T, st *Stream, err error) {
 }
 
 // TestBudgetSharedBySessions: unread data of streams on two sessions
-// sharing a Budget stays within it, each stream's first BudgetFree bytes
-// aside; a frame that does not fit resets its stream, small streams are
+// sharing a Budget stays within it, each stream's first BudgetFree of
+// chunks aside; a frame that does not fit resets its stream, small streams are
 // served while bulk ones hold the budget, and reading gives it back.
 func TestBudgetSharedBySessions(t *testing.T) {
 	const kib = 1 << 10
@@ -127,7 +127,7 @@ func TestBudgetSharedBySessions(t *testing.T) {
 		a, aGot := budgetPair(t, b)
 		sendUnread(t, a, 200*kib)
 		st := <-aGot
-		waitUsed(t, b, 200*kib-BudgetFree)
+		waitUsed(t, b, 3*64*kib+16*kib-BudgetFree) // 64, 64, 64 KiB frames and 8 KiB: three full chunks and a 16 KiB one
 		st.Close()
 		waitUsed(t, b, 0)
 	})
@@ -160,5 +160,50 @@ func TestMaxInboundStreams(t *testing.T) {
 	}
 	if _, err := ours.Write([]byte("x")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBudgetCountsChunks: the budget counts the chunks a stream's unread
+// data holds, sized to the frames, so that a byte held is a small chunk
+// held and a bulk frame a full one.
+func TestBudgetCountsChunks(t *testing.T) {
+	const kib = 1 << 10
+	for _, tc := range []struct {
+		name  string
+		frame int   // one frame of this size, unread
+		want  int64 // what the budget holds for it
+	}{
+		{"one byte", 1, 0},                   // a 2 KiB chunk, within BudgetFree
+		{"identify-sized", 8 * kib, 0},       // a 16 KiB chunk
+		{"over 16 KiB", 17 * kib, 48 * kib},  // a 64 KiB chunk
+		{"full frame", 64 * kib, 48 * kib},   // one 64 KiB chunk
+		{"two frames", 128 * kib, 112 * kib}, // two
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBudget(1 << 20)
+			a, got := budgetPair(t, b)
+			sendUnread(t, a, tc.frame)
+			st := <-got
+			// The chunk is charged before the data lands in it.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				st.mu.Lock()
+				held, buffered := st.held, st.buffered
+				st.mu.Unlock()
+				if int(buffered) == tc.frame {
+					if held < buffered {
+						t.Errorf("%d bytes buffered in %d of chunks", buffered, held)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d bytes arrived", buffered, tc.frame)
+				}
+				time.Sleep(time.Millisecond) // polling a counter
+			}
+			if got := b.Used(); got != tc.want {
+				t.Errorf("budget holds %d bytes, want %d", got, tc.want)
+			}
+		})
 	}
 }

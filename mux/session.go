@@ -773,25 +773,21 @@ func (s *Session) readData(st *Stream, n uint32) error {
 		st.mu.Unlock()
 		return s.discard(n)
 	}
-	if b := s.cfg.Budget; b != nil {
-		if want := charge(st.buffered + n); want > st.charged {
-			if !b.Reserve(int64(want - st.charged)) {
-				// Other streams, likely of other peers, hold the node's
-				// receive memory: this one is reset rather than the
-				// budget overdrawn.
-				st.rcredit -= n
-				st.mu.Unlock()
-				st.ResetWithError(ResetCodeLimit)
-				return s.discard(n)
-			}
-			st.charged = want
-		}
-	}
 	// commit takes each piece out of rcredit as it lands, so that a Read
 	// between pieces does not count the rest of the frame as consumed;
-	// the budget is released as pieces are read or dropped.
+	// the budget is charged as chunks are taken, released as they are
+	// read or dropped.
 	for n > 0 {
-		c, space := st.tailSpace(int(n))
+		c, space, ok := st.tailSpace(int(n))
+		if !ok {
+			// Other streams, likely of other peers, hold the node's
+			// receive memory: this one is reset rather than the budget
+			// overdrawn.
+			st.rcredit -= n
+			st.mu.Unlock()
+			st.ResetWithError(ResetCodeLimit)
+			return s.discard(n)
+		}
 		st.mu.Unlock()
 		k, err := io.ReadFull(s.conn, space)
 		st.mu.Lock()
@@ -815,7 +811,7 @@ func (s *Session) discard(n uint32) error {
 	if n > s.cfg.MaxStreamWindow {
 		return protoErr("data frame of %d bytes exceeds any window we grant", n)
 	}
-	c := getChunk()
+	c := getChunk(chunkSize)
 	defer putChunk(c)
 	buf := (*c)[:cap(*c)]
 	for n > 0 {

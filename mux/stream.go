@@ -7,28 +7,55 @@ import (
 	"time"
 )
 
-// chunkSize is the size of the pooled chunks stream receive buffers are
-// made of: one full frame of ours or go-yamux's fits one chunk, so a
-// Noise connection decrypts straight into it.
+// chunkSize is the size of the largest pooled chunks stream receive
+// buffers are made of: one full frame of ours or go-yamux's fits one, so
+// a Noise connection decrypts straight into it. Smaller frames take
+// smaller chunks (chunkSizes), so that a stream holding a few unread
+// bytes holds a few KiB, not 64: memory, and the Budget, are counted in
+// the chunks held.
 const chunkSize = 64 << 10
 
-var chunks = sync.Pool{New: func() any {
-	b := make([]byte, 0, chunkSize)
-	return &b
-}}
+// chunkSizes are the pooled chunk sizes, smallest first.
+var chunkSizes = [...]int{2 << 10, 16 << 10, chunkSize}
 
-func getChunk() *[]byte { return chunks.Get().(*[]byte) }
+var chunkPools [len(chunkSizes)]sync.Pool
+
+func init() {
+	for i, size := range chunkSizes {
+		chunkPools[i].New = func() any {
+			b := make([]byte, 0, size)
+			return &b
+		}
+	}
+}
+
+// getChunk returns a chunk for n bytes: the smallest that holds them, or
+// a full-size one.
+func getChunk(n int) *[]byte {
+	for i, size := range chunkSizes {
+		if n <= size || i == len(chunkSizes)-1 {
+			return chunkPools[i].Get().(*[]byte)
+		}
+	}
+	panic("unreachable")
+}
 
 func putChunk(c *[]byte) {
-	*c = (*c)[:0]
-	chunks.Put(c)
+	for i, size := range chunkSizes {
+		if cap(*c) == size {
+			*c = (*c)[:0]
+			chunkPools[i].Put(c)
+			return
+		}
+	}
 }
 
 // Stream is one yamux stream. Read and Write may be called concurrently
 // with each other and with the closing methods.
 //
-// Unread data lives in pooled 64 KiB chunks, taken when data arrives and
-// given back as soon as it has been read: an idle stream holds no buffer.
+// Unread data lives in pooled chunks (2, 16 or 64 KiB, by frame size),
+// taken when data arrives and given back as soon as it has been read: an
+// idle stream holds no buffer.
 type Stream struct {
 	sess    *Session
 	id      uint32
@@ -56,7 +83,8 @@ type Stream struct {
 	finRecv    bool
 	readClosed bool
 	reserved   uint32 // rwin's growth beyond InitialWindow, taken from the session's MaxSessionRecv
-	charged    uint32 // what buffered takes from the session's Budget (see charge)
+	held       uint32 // capacity of chunks: the memory the buffer holds
+	charged    uint32 // what held takes from the session's Budget (see charge)
 
 	// Send side.
 	swin    uint32 // bytes we may still send
@@ -188,6 +216,7 @@ func (st *Stream) copyOut(b []byte) int {
 			}
 			break
 		}
+		st.held -= uint32(cap(*c))
 		putChunk(c)
 		m := copy(st.chunks, st.chunks[1:])
 		st.chunks[m] = nil
@@ -198,11 +227,11 @@ func (st *Stream) copyOut(b []byte) int {
 	return n
 }
 
-// uncharge gives back to the Budget what buffered no longer needs, once
+// uncharge gives back to the Budget what the buffer no longer needs, once
 // it shrank. Called with mu held.
 func (st *Stream) uncharge() {
 	if b := st.sess.cfg.Budget; b != nil {
-		if want := charge(st.buffered); st.charged > want {
+		if want := charge(st.held); st.charged > want {
 			b.Release(int64(st.charged - want))
 			st.charged = want
 		}
@@ -218,6 +247,7 @@ func (st *Stream) dropChunks() {
 	}
 	last := len(st.chunks) - keep
 	for i := range last {
+		st.held -= uint32(cap(*st.chunks[i]))
 		putChunk(st.chunks[i])
 		st.chunks[i] = nil
 	}
@@ -238,18 +268,30 @@ func (st *Stream) dropChunks() {
 }
 
 // tailSpace returns the chunk to receive into and its free space, at most
-// max bytes, and marks it as being filled. Called with mu held.
-func (st *Stream) tailSpace(max int) (*[]byte, []byte) {
-	var c *[]byte
+// max bytes, and marks it as being filled. A new chunk is charged to the
+// session's Budget first; ok is false, and nothing taken, if the budget
+// cannot cover it. Called with mu held.
+func (st *Stream) tailSpace(max int) (c *[]byte, space []byte, ok bool) {
 	if k := len(st.chunks); k > 0 && len(*st.chunks[k-1]) < cap(*st.chunks[k-1]) {
 		c = st.chunks[k-1]
 	} else {
-		c = getChunk()
+		c = getChunk(max)
+		held := st.held + uint32(cap(*c))
+		if b := st.sess.cfg.Budget; b != nil {
+			if want := charge(held); want > st.charged {
+				if !b.Reserve(int64(want - st.charged)) {
+					putChunk(c)
+					return nil, nil, false
+				}
+				st.charged = want
+			}
+		}
+		st.held = held
 		st.chunks = append(st.chunks, c)
 	}
 	st.filling = true
 	l := len(*c)
-	return c, (*c)[l:min(cap(*c), l+max)]
+	return c, (*c)[l:min(cap(*c), l+max)], true
 }
 
 // commit makes n bytes received into c readable. Called with mu held.

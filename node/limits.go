@@ -55,8 +55,9 @@ type Limits struct {
 	// MaxInboundConns × MaxNegotiatingStreams at most half of MaxStreams.
 	MaxNegotiatingStreams int
 	// MaxStreamMemory is the node-wide budget, in bytes, for data peers
-	// sent on streams that we have not read yet: yamux receive buffers
-	// beyond each stream's first mux.BudgetFree (8 KiB), and the growth
+	// sent on streams that we have not read yet: yamux receive buffers,
+	// counted in the chunks they hold (2, 16 or 64 KiB, by frame size),
+	// beyond each stream's first mux.BudgetFree (16 KiB), and the growth
 	// of QUIC connection windows beyond their first (min(768 KiB,
 	// QUICConnWindow)). Once it is spent, a yamux stream whose data would
 	// exceed it is reset and QUIC windows stop growing. A yamux peer may
