@@ -143,7 +143,9 @@ func (n *Node) maintainLoop() {
 		case <-tick.C:
 		case <-n.cm.wake:
 		}
-		n.trim(time.Now())
+		now := time.Now()
+		n.trim(now)
+		n.closePingers(now.Add(-pingIdle))
 	}
 }
 

@@ -73,6 +73,7 @@ type Node struct {
 	backoff     map[peer.ID]backoff
 	addrBackoff map[string]backoff // by peer ID + binary multiaddr
 	subs        map[*Subscription]struct{}
+	pingers     map[peer.ID]*pinger // ping streams kept between Pings
 	recordSeq   uint64
 
 	protos atomic.Pointer[[]string]      // sorted handler IDs, for negotiation
@@ -156,6 +157,7 @@ func New(cfg Config) (*Node, error) {
 		backoff:      make(map[peer.ID]backoff),
 		addrBackoff:  make(map[string]backoff),
 		subs:         make(map[*Subscription]struct{}),
+		pingers:      make(map[peer.ID]*pinger),
 		addrs:        addrBook{sources: map[string][]ma.Multiaddr{}, state: map[string]AddrState{}, byAddr: map[string]*observedCount{}},
 		cm:           connMgr{peers: make(map[peer.ID]*peerTags), wake: make(chan struct{}, 1)},
 		budget:       budget,
@@ -501,20 +503,91 @@ func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
 // connecting if needed (a limited connection will do), and records it in
 // the peerstore.
 func (n *Node) Ping(ctx context.Context, id peer.ID) (time.Duration, error) {
-	// A ping is small enough for any relay's limits.
-	s, err := n.NewStream(AllowLimited(ctx), id, ping.ID)
-	if err != nil {
-		return 0, err
+	p := n.pingerFor(id)
+	p.mu.Lock()
+	for p.gone { // closed as idle while we waited for it
+		p.mu.Unlock()
+		p = n.pingerFor(id)
+		p.mu.Lock()
 	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	rtt, err := ping.Once(s, rand.Reader)
-	if err != nil {
-		return 0, fmt.Errorf("ping %s: %w", id, err)
+	defer p.mu.Unlock()
+	for {
+		fresh := p.s == nil
+		if fresh {
+			// A ping is small enough for any relay's limits.
+			s, err := n.NewStream(AllowLimited(ctx), id, ping.ID)
+			if err != nil {
+				return 0, err
+			}
+			p.s = s
+		}
+		s := p.s
+		stop := context.AfterFunc(ctx, func() { s.Reset() })
+		rtt, err := ping.Once(s, rand.Reader)
+		stop()
+		if err == nil {
+			p.used.Store(time.Now().UnixNano())
+			n.store.RecordLatency(id, rtt)
+			return rtt, nil
+		}
+		s.Reset()
+		p.s = nil
+		// A kept stream may have died with its connection, or the peer
+		// may have closed it: one more try, on a new one.
+		if fresh || ctx.Err() != nil {
+			return 0, fmt.Errorf("ping %s: %w", id, err)
+		}
 	}
-	n.store.RecordLatency(id, rtt)
-	return rtt, nil
+}
+
+// pinger is the ping stream kept for a peer between Pings, as Kubo and
+// go-libp2p keep one for a ping session: a ping then costs one round
+// trip, not a negotiation, and takes no new stream of a peer whose ping
+// streams are scarce. It is closed once unused for pingIdle.
+type pinger struct {
+	mu   sync.Mutex // one ping at a time on the stream
+	s    *Stream    // nil until the first ping, or after one failed
+	gone bool       // removed from Node.pingers: not to be used
+	used atomic.Int64
+}
+
+// pingIdle is how long a ping stream is kept after its last ping.
+const pingIdle = 30 * time.Second
+
+func (n *Node) pingerFor(id peer.ID) *pinger {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.pingers[id]
+	if p == nil {
+		p = &pinger{}
+		p.used.Store(time.Now().UnixNano())
+		n.pingers[id] = p
+	}
+	return p
+}
+
+// closePingers closes the ping streams unused since before cutoff (all
+// with a zero cutoff), skipping those in use.
+func (n *Node) closePingers(cutoff time.Time) {
+	n.mu.Lock()
+	var idle []*pinger
+	for id, p := range n.pingers {
+		if cutoff.IsZero() || p.used.Load() < cutoff.UnixNano() {
+			if p.mu.TryLock() {
+				delete(n.pingers, id)
+				idle = append(idle, p)
+			}
+		}
+	}
+	n.mu.Unlock()
+	for _, p := range idle {
+		if p.s != nil {
+			p.s.Close()
+			p.s = nil
+		}
+		p.gone = true
+		p.mu.Unlock()
+	}
 }
 
 func (n *Node) servePing(s *Stream) {

@@ -536,3 +536,46 @@ func TestConnectAfterClose(t *testing.T) {
 		t.Fatal("Connect returned the connection that was just closed")
 	}
 }
+
+// TestPingReusesStream: Pings of one peer share a stream, as Kubo's and
+// go-libp2p's do; a stream that died is replaced at the next Ping, and
+// idle ones are closed.
+func TestPingReusesStream(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true)
+	b := newNode(t, mn, false)
+	connect(t, ctx, b, a)
+	kept := func() *Stream {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if p := b.pingers[a.ID()]; p != nil {
+			return p.s
+		}
+		return nil
+	}
+	if _, err := b.Ping(ctx, a.ID()); err != nil {
+		t.Fatal(err)
+	}
+	first := kept()
+	for range 3 {
+		if _, err := b.Ping(ctx, a.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first == nil || kept() != first {
+		t.Fatal("Pings did not share one stream")
+	}
+	first.Reset() // as if the peer had gone away and come back
+	if _, err := b.Ping(ctx, a.ID()); err != nil {
+		t.Fatalf("ping after its stream died: %v", err)
+	}
+	if kept() == first {
+		t.Error("a dead stream was kept")
+	}
+	b.closePingers(time.Time{})
+	if kept() != nil {
+		t.Error("idle ping stream not closed")
+	}
+	waitFor(t, func() bool { return a.Usage().Streams == 0 })
+}

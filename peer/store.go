@@ -714,7 +714,8 @@ func (s *Store) SignedRecord(id ID) []byte {
 
 // SetConnected marks id as connected or not. Connected peers are never
 // evicted. On disconnect, addresses held with ConnectedAddrTTL fall back
-// to RecentlyConnectedAddrTTL. Marking an unknown peer disconnected does
+// to RecentlyConnectedAddrTTL, and the peer's protocols are dropped (its
+// key, agent, latency and record stay). Marking an unknown peer disconnected does
 // nothing; marking a new peer connected fails silently if the store is
 // full of connected peers.
 func (s *Store) SetConnected(id ID, connected bool) {
@@ -736,6 +737,13 @@ func (s *Store) SetConnected(id ID, connected bool) {
 		return
 	}
 	p.elem = s.idle.PushFront(id)
+	// What the peer said it speaks is dropped with its last connection
+	// (identify tells it again on the next): go-libp2p's peerstore
+	// manager drops it a minute after, and keeping it means peers that
+	// come and go with long junk lists fill memory for as long as they
+	// stay in the store.
+	s.release(p.protos)
+	p.protos = nil
 	now := s.now()
 	exp := now.Add(RecentlyConnectedAddrTTL)
 	for i := range p.addrs {

@@ -859,3 +859,22 @@ func TestStoreVersionsInterned(t *testing.T) {
 		t.Fatalf("left in the table: %v", got)
 	}
 }
+
+// TestStoreDisconnectDropsProtocols: a peer's protocols go with its last
+// connection, and with them the interned IDs only it listed.
+func TestStoreDisconnectDropsProtocols(t *testing.T) {
+	s, _ := testStore(StoreConfig{})
+	id := tid(1)
+	s.SetConnected(id, true)
+	s.SetProtocols(id, protoNames("/junk/%d", 0, 100))
+	if len(checkInterned(t, s)) != 100 {
+		t.Fatal("protocols not interned")
+	}
+	s.SetConnected(id, false)
+	if got := s.Protocols(id); len(got) != 0 {
+		t.Errorf("protocols of a disconnected peer: %v", got)
+	}
+	if got := checkInterned(t, s); len(got) != 0 {
+		t.Errorf("interned IDs left: %d", len(got))
+	}
+}
