@@ -112,6 +112,12 @@ type Limits struct {
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT) the
 	// daemon sets, in bytes; 0 leaves the runtime default.
 	MemoryLimit int64
+	// GCPercent is the Go runtime's GOGC the daemon sets: how far the
+	// heap may grow past what was live at the last collection, in
+	// percent, before the next; 0 leaves the runtime's 100. Small
+	// presets collect sooner, so that bursts of garbage (a flood of junk
+	// packets, each leaving a little) keep RSS closer to what is live.
+	GCPercent int
 }
 
 // PresetNames lists the named presets, from largest to smallest.
@@ -160,7 +166,7 @@ func Preset(name string) (Limits, error) {
 			MaxPeers: 256, MaxAddrsPerPeer: 16, MaxAddrBytesPerPeer: 8 * kib, MaxAddrBytes: 1 * mib,
 			ConnLowWater: 16, ConnHighWater: 48, ConnGracePeriod: 20 * time.Second,
 			IdleTimeout: 5 * time.Minute, KeepAlive: 60 * time.Second,
-			MemoryLimit: 32 * mib,
+			MemoryLimit: 32 * mib, GCPercent: 50,
 		}, nil
 	case "low-memory":
 		return Limits{
@@ -171,7 +177,7 @@ func Preset(name string) (Limits, error) {
 			MaxPeers: 64, MaxAddrsPerPeer: 8, MaxAddrBytesPerPeer: 4 * kib, MaxAddrBytes: 256 * kib,
 			ConnLowWater: 4, ConnHighWater: 12, ConnGracePeriod: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, KeepAlive: 60 * time.Second,
-			MemoryLimit: 16 * mib,
+			MemoryLimit: 16 * mib, GCPercent: 50,
 		}, nil
 	}
 	return Limits{}, fmt.Errorf("unknown preset %q (have %v)", name, PresetNames)
@@ -182,7 +188,7 @@ func Preset(name string) (Limits, error) {
 // low watermark above the high one).
 func (l Limits) WithDefaults() Limits {
 	d, _ := Preset("server")
-	d.RateLimit, d.MemoryLimit = 0, 0 // 0 is a setting of these: none
+	d.RateLimit, d.MemoryLimit, d.GCPercent = 0, 0, 0 // 0 is a setting of these: none or the runtime's
 	if l.QUICConnWindow == 0 {
 		d.QUICConnWindow = max(d.QUICConnWindow, l.QUICStreamWindow)
 	}

@@ -31,9 +31,12 @@ func effectiveLimits(cfg *repoConfig, presetFlag string) (string, node.Limits, e
 	return name, l.Override(cfg.Limits).WithDefaults(), nil
 }
 
-// applyMemoryLimit sets the runtime's soft memory limit from the limits,
-// unless GOMEMLIMIT in the environment already chose one.
+// applyMemoryLimit sets the runtime's soft memory limit and GOGC from the
+// limits, unless GOMEMLIMIT or GOGC in the environment already chose them.
 func applyMemoryLimit(l node.Limits) {
+	if l.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(l.GCPercent)
+	}
 	if l.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(l.MemoryLimit)
 	}
@@ -48,9 +51,10 @@ const memoryCheck = 5 * time.Second
 // pace: an idle daemon allocates too little to start a collection, and
 // the runtime's scavenger returns pages over minutes, so RSS would stay
 // at the burst's height. Each check costs a ReadMemStats; a collection
-// runs only if the heap grew by 1 MiB since the last one, so an idle
-// daemon collects about never and a busy one every few seconds, which
-// its own allocation would make it do anyway.
+// runs only if the heap grew by 256 KiB since the last one or holds 1 MiB
+// of free pages not yet returned, so an idle daemon collects about once a
+// minute and a busy one every few seconds, which its own allocation
+// would make it do anyway.
 func releaseMemory(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -64,7 +68,7 @@ func releaseMemory(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		runtime.ReadMemStats(&m)
-		if m.HeapAlloc > last+1<<20 {
+		if m.HeapAlloc > last+256<<10 || m.HeapIdle-m.HeapReleased > 1<<20 {
 			debug.FreeOSMemory()
 			runtime.ReadMemStats(&m)
 			last = m.HeapAlloc

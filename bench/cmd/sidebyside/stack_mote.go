@@ -57,12 +57,15 @@ func (s moteStack) listen(tr, preset string) (server, error) {
 			return nil, err
 		}
 		// The preset's limits but for the connection counts, and its
-		// memory limit applied as the daemon does.
+		// memory limit and GOGC applied as the daemon does.
 		l.MaxInboundConns, l.MaxPeers, l.ConnLowWater, l.ConnHighWater = lots, lots, lots, lots
 		l.MaxStreams, l.MaxStreamsPerProtocol = lots, lots
 		cfg.Limits = l
 		if l.MemoryLimit > 0 {
 			debug.SetMemoryLimit(l.MemoryLimit)
+		}
+		if l.GCPercent > 0 {
+			debug.SetGCPercent(l.GCPercent)
 		}
 	}
 	n, err := node.New(cfg)
