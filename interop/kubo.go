@@ -265,31 +265,8 @@ func buildKubo(ctx context.Context, dst string) error {
 	return nil
 }
 
-// KuboOptions configures StartKubo. The zero value is a sensible default.
-// The fields are those of check.KuboOptions, plus Binary.
-type KuboOptions struct {
-	// Swarm listen addresses. Default: TCP and QUIC-v1 on 127.0.0.1 with
-	// random ports. Only loopback addresses are accepted.
-	Swarm []string
-	// Security selects the security transports Kubo offers/accepts on TCP:
-	// "" (both TLS and Noise, Kubo's default order TLS first), "noise"
-	// (Noise only) or "tls" (TLS only). QUIC always uses its built-in TLS.
-	Security string
-	// Routing is Routing.Type. Default "none" (no DHT, no delegated routing).
-	Routing string
-	// Config holds extra `ipfs config --json KEY VALUE` settings applied
-	// after the harness defaults (so they can override them). Values are
-	// JSON-marshalled. Applied in sorted key order.
-	Config map[string]any
-	// Env adds environment variables (e.g. "GOLOG_LOG_LEVEL=debug").
-	Env []string
-	// DaemonArgs adds extra `ipfs daemon` flags.
-	DaemonArgs []string
-	// ReadyTimeout bounds the wait for "Daemon is ready" (default 60s).
-	ReadyTimeout time.Duration
-	// Binary overrides the Kubo binary (default: KuboBinary).
-	Binary string
-}
+// KuboOptions configures StartKubo: those of the runner's Kubo driver.
+type KuboOptions = check.KuboOptions
 
 // Kubo is one running Kubo daemon: check.Kubo, which runs it.
 type Kubo struct {
@@ -309,22 +286,11 @@ func StartKubo(ctx context.Context, t testing.TB, opts KuboOptions) (*Kubo, erro
 	if t != nil {
 		t.Helper()
 	}
-	bin := opts.Binary
-	if bin == "" {
-		var err error
-		if bin, err = KuboBinary(ctx); err != nil {
-			return nil, err
-		}
+	bin, err := KuboBinary(ctx)
+	if err != nil {
+		return nil, err
 	}
-	ck, err := check.StartKubo(ctx, bin, check.KuboOptions{
-		Swarm:        opts.Swarm,
-		Security:     opts.Security,
-		Routing:      opts.Routing,
-		Config:       opts.Config,
-		Env:          opts.Env,
-		DaemonArgs:   opts.DaemonArgs,
-		ReadyTimeout: opts.ReadyTimeout,
-	})
+	ck, err := check.StartKubo(ctx, bin, opts)
 	if err != nil {
 		return nil, fmt.Errorf("interop: %w", err)
 	}

@@ -425,12 +425,16 @@ func observerGroup(remote ma.Multiaddr) (netip.Prefix, bool) {
 	if !ok {
 		return netip.Prefix{}, false
 	}
-	bits := 56
+	return hostGroup(ip, 56), true
+}
+
+// hostGroup is ip's IPv4 address as a /32, or its IPv6 prefix of v6bits.
+func hostGroup(ip netip.Addr, v6bits int) netip.Prefix {
 	if ip.Is4() {
-		bits = 32
+		return netip.PrefixFrom(ip, 32)
 	}
-	p, err := ip.Prefix(bits)
-	return p, err == nil
+	p, _ := ip.Prefix(v6bits) // cannot fail for an IPv6 address and 0-128 bits
+	return p
 }
 
 func dedupAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {

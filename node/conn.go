@@ -294,12 +294,7 @@ func (n *Node) ipGroup(tc transport.Conn, inbound bool) (netip.Prefix, bool) {
 	if !ok || (ip.IsLoopback() && !n.cfg.LimitLoopback) {
 		return netip.Prefix{}, false
 	}
-	bits := 64
-	if ip.Is4() {
-		bits = 32
-	}
-	p, err := ip.Prefix(bits)
-	return p, err == nil
+	return hostGroup(ip, 64), true
 }
 
 func (n *Node) removeConn(c *Conn) {
