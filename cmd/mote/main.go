@@ -51,6 +51,12 @@ commands:
   version       print the version
 `
 
+// commands are those run dispatches, for `mote help COMMAND`.
+var commands = map[string]bool{
+	"daemon": true, "id": true, "swarm": true, "ping": true, "perf": true,
+	"interop": true, "config": true, "stats": true,
+}
+
 // run executes one command; it returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -78,6 +84,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "mote", node.Version)
 	case "help", "-h", "--help":
+		if len(rest) > 0 && commands[rest[0]] {
+			// A command's own usage, as its -h prints it, on stdout.
+			sub := append([]string{rest[0]}, rest[1:]...)
+			if run(append(sub, "-h"), stdout, stdout) == 2 {
+				return 0
+			}
+			return 1
+		}
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "mote: unknown command %q\n%s", cmd, usage)

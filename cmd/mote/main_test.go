@@ -994,3 +994,23 @@ func TestAddrFiltersConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpCommand: `mote help CMD` prints that command's own usage on
+// stdout and succeeds; `mote help` the general one.
+func TestHelpCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help", "ping"}, "-timeout"},
+		{[]string{"help", "interop"}, "-kubo"},
+		{[]string{"help", "swarm", "connect"}, "Usage of mote swarm connect"},
+		{[]string{"help", "config", "show"}, "-effective"},
+		{[]string{"help"}, "commands:"},
+	} {
+		var out, errOut strings.Builder
+		if code := run(tc.args, &out, &errOut); code != 0 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("mote %s: exit %d, stdout %q, stderr %q; want %q on stdout", strings.Join(tc.args, " "), code, out.String(), errOut.String(), tc.want)
+		}
+	}
+}
