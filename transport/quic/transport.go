@@ -65,12 +65,13 @@ const (
 	DefaultMaxHandshakes = 64
 	// DefaultMaxHandshakesPerIP is the TCP upgrader's MaxHandshakesPerIP.
 	DefaultMaxHandshakesPerIP = 8
-	// DefaultRetryThreshold lets 8 handshakes proceed without a Retry: a
+	// DefaultRetryThreshold lets 4 handshakes proceed without a Retry: a
 	// quiet node rarely has that many at once, so honest peers seldom pay
-	// the extra round trip, and a flood of junk Initials builds at most 8
-	// connections (about 0.3 MiB and 32 goroutines) before every source
-	// must prove it receives at its address.
-	DefaultRetryThreshold = 8
+	// the extra round trip, and a flood of junk Initials builds at most 4
+	// connections (about 0.2 MiB and 16 goroutines, with what the TLS
+	// state they start holds until their handshake times out) before
+	// every source must prove it receives at its address.
+	DefaultRetryThreshold = 4
 )
 
 // quic-go starts flow-control windows here and grows them, as the reader
@@ -127,7 +128,7 @@ type Config struct {
 	// (RFC 9000 §8.1.2) and is built only once the client echoes the
 	// token from that address: a Retry costs a datagram of about 100
 	// bytes and no state, so junk and spoofed sources cost nothing more,
-	// while honest clients pay one round trip. Default 8, at most half
+	// while honest clients pay one round trip. Default 4, at most half
 	// of MaxHandshakes; negative sends a Retry to every connection
 	// attempt that carries no token.
 	RetryThreshold int
