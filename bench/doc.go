@@ -17,7 +17,7 @@
 // "tcp" or "quic-v1") and security ("/noise" or "/tls/1.0.0") of its
 // sub-benchmark; any other fails it.
 //
-// The package has no non-test code; everything lives in node_test.go and
+// The package has no non-test code; the benchmarks live in node_test.go and
 // shortstream_test.go, which are Linux-only (node_test.go reads
 // /proc/self/status and raises RLIMIT_NOFILE).
 //
@@ -70,7 +70,11 @@
 //	go test . -run '^$' -bench 'Throughput/quic/write=64KiB' -benchmem
 //	go test . -run '^$' -bench 'IdleConnMemory/quic' -conns 500
 //
-// Without -bench, `go test .` runs only TestBenchSmoke, a small
-// version of each benchmark over each transport that checks the results
-// are sane (-run 'BenchSmoke/.*/quic' for QUIC alone).
+// Without -bench, `go test .` runs TestBenchSmoke, a small version of
+// each benchmark over each transport that checks the results are sane
+// (-run 'BenchSmoke/.*/quic' for QUIC alone), and two interop tests
+// against go-libp2p in-process: TestIdentifyPushFromGoLibp2p and
+// TestMatrixGoLibp2p, `mote interop`'s matrix (interop/check) against a
+// go-libp2p host driven as a check.Peer, every cell asserted
+// (docs/INTEROP.md; -run Matrix -v prints it).
 package bench

@@ -337,8 +337,10 @@ func smokeIdleConnMemory(t *testing.T, tr benchTransport) {
 	t.Logf("per conn: heap %.1f KiB, stack %.1f KiB, rss %.1f KiB, %.1f goroutines",
 		r.heap/1024, r.stack/1024, r.rss/1024, r.goroutines)
 	// HeapInuse moves in whole spans, so a few lean connections can fit in
-	// space the heap already had: only a negative heap figure is wrong.
-	if r.heap < 0 || r.stack <= 0 || r.goroutines < 1 || r.goroutines > 8 {
+	// space the heap already had; and what earlier tests of this process
+	// left (quic-go keeps closed connections for 3 PTO) may be freed
+	// during the measurement. A heap figure well below zero is wrong.
+	if r.heap < -4096 || r.stack <= 0 || r.goroutines < 1 || r.goroutines > 8 {
 		t.Fatalf("implausible per-connection figures: %+v", r)
 	}
 }

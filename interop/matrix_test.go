@@ -39,7 +39,7 @@ func TestMatrixKubo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := check.Run(ctx, check.Target{Kubo: k}, check.Options{})
+			m, err := check.Run(ctx, check.Target{Peer: k}, check.Options{})
 			if serr := k.Stop(); serr != nil {
 				t.Errorf("stop kubo: %v", serr)
 			}
@@ -60,8 +60,8 @@ func TestMatrixKubo(t *testing.T) {
 				t.Errorf("kubo's directory is still there: %v", err)
 			}
 
-			if m.Kubo == nil || m.Kubo.Version != KuboVersion {
-				t.Errorf("kubo version in the matrix: %+v", m.Kubo)
+			if m.Driven == nil || m.Driven.Name != "Kubo" || m.Driven.Version != KuboVersion {
+				t.Errorf("kubo in the matrix: %+v", m.Driven)
 			}
 			if len(m.Versions) != 1 || !strings.HasPrefix(m.Versions[0], "kubo/"+KuboVersion) {
 				t.Errorf("agent versions seen: %v", m.Versions)

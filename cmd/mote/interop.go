@@ -72,7 +72,7 @@ func cmdInterop(args []string, stdout, stderr io.Writer) (err error) {
 				err = serr
 			}
 		}()
-		target.Kubo = k
+		target.Peer = k
 	}
 	m, err := check.Run(ctx, target, opts)
 	progress("")

@@ -7,11 +7,12 @@
 // QUIC-v1, from a fresh mote identity per column, and checks the
 // handshake (and that a dial for another peer ID at the same address
 // fails), the muxer, identify field by field, ping, perf when the peer
-// advertises it, and identify push. With a Kubo the runner drives
-// (StartKubo, Target.Kubo) it also checks the other direction, the peer
-// dialing mote, and the checks that need the peer's cooperation: what
-// Kubo learned from mote's identify and push (`ipfs id`), Kubo pinging
-// mote (`ipfs ping`), and a push from Kubo (`ipfs p2p listen`). A check
+// advertises it, and identify push. With a peer the runner drives
+// (Target.Peer: a Kubo from StartKubo, or anything implementing Peer) it
+// also checks the other direction, the peer dialing mote, and the checks
+// that need the peer's cooperation: what the peer learned from mote's
+// identify and push (Kubo: `ipfs id`), the peer pinging mote (`ipfs
+// ping`), and a push from the peer (`ipfs p2p listen`). A check
 // that needs the peer's cooperation and cannot get it is not checked,
 // never passed. Every check has a time limit (Options.Timeout): a hung
 // peer gives "timed out after N s", never a hung runner.
@@ -37,12 +38,57 @@ import (
 type Target struct {
 	// Addrs are the peer's addresses, each ending in /p2p/<id> of the same
 	// peer; the first TCP and the first QUIC-v1 address are dialed.
-	// Default: Kubo's addresses.
+	// Default: Peer's addresses.
 	Addrs []string
-	// Kubo, if set, is the peer, driven through its CLI: the checks of
-	// the direction in which the peer dials mote, and those that need the
+	// Peer, if set, is the peer, driven by the runner: the checks of the
+	// direction in which the peer dials mote, and those that need the
 	// peer's side, run too.
-	Kubo *Kubo
+	Peer Peer
+}
+
+// Peer is a peer the runner drives, for the checks that need its side.
+// *Kubo is one (through its CLI); bench's matrix test drives a go-libp2p
+// host in-process. Each method is called under the time limit of a check.
+type Peer interface {
+	// Info names the peer for the matrix.
+	Info(ctx context.Context) PeerInfo
+	// Addrs are the peer's addresses, each ending in /p2p/<id>.
+	Addrs() []string
+	// SwarmConnect makes the peer dial addr: mote's, ending in
+	// /p2p/<id>. Its error keeps go-libp2p's words where they say why:
+	// "protocols not supported" (no security protocol in common), "peer
+	// id mismatch".
+	SwarmConnect(ctx context.Context, addr string) error
+	// IDOf is what the peer learned of the peer id (mote) from identify
+	// and push.
+	IDOf(ctx context.Context, id string) (IDInfo, error)
+	// Ping makes the peer ping id n times and returns the RTTs.
+	Ping(ctx context.Context, id string, n int) ([]time.Duration, error)
+	// TriggerPush makes the peer change its protocols, so that it pushes
+	// identify to the peers it is connected to.
+	TriggerPush(ctx context.Context) (Push, error)
+}
+
+// Push is how a peer was made to push identify (Peer.TriggerPush).
+type Push struct {
+	Proto string // the protocol the peer added: its push must list it
+	How   string // what was done, for the matrix: "ipfs p2p listen /x/mote-interop-push"
+	// Unsure, if set, says why the push may not come: no push is then
+	// not checked, with this reason, rather than FAIL.
+	Unsure string
+	// Undo, if set, takes Proto away again; Run calls it when the column
+	// is done.
+	Undo func(context.Context) error
+}
+
+// IDInfo is what a peer knows of another: the JSON of `ipfs id
+// --enc=json`.
+type IDInfo struct {
+	ID           string   `json:"ID"`
+	PublicKey    string   `json:"PublicKey"`
+	Addresses    []string `json:"Addresses"`
+	AgentVersion string   `json:"AgentVersion"`
+	Protocols    []string `json:"Protocols"`
 }
 
 // Options tune Run. The zero value is usable.
@@ -103,7 +149,8 @@ func (o *Options) setDefaults() {
 // runner holds what the columns share.
 type runner struct {
 	o        Options
-	kubo     *Kubo
+	peer     Peer
+	name     string // the peer's, in reasons: PeerInfo.Name
 	id       peer.ID
 	addrs    map[string]ma.Multiaddr // by transport: "tcp", "quic-v1"
 	m        *Matrix
@@ -118,10 +165,10 @@ type runner struct {
 func Run(ctx context.Context, t Target, o Options) (*Matrix, error) {
 	o.setDefaults()
 	addrs := t.Addrs
-	if len(addrs) == 0 && t.Kubo != nil {
-		addrs = t.Kubo.Addrs()
+	if len(addrs) == 0 && t.Peer != nil {
+		addrs = t.Peer.Addrs()
 	}
-	r := &runner{o: o, kubo: t.Kubo, addrs: map[string]ma.Multiaddr{}, start: time.Now(), versions: map[string]bool{}}
+	r := &runner{o: o, peer: t.Peer, addrs: map[string]ma.Multiaddr{}, start: time.Now(), versions: map[string]bool{}}
 	if err := r.parseAddrs(addrs); err != nil {
 		return nil, err
 	}
@@ -133,12 +180,9 @@ func Run(ctx context.Context, t Target, o Options) (*Matrix, error) {
 		r.o.wrongID = peer.IDFromPublicKey(key.Public())
 	}
 	r.m = &Matrix{Peer: r.id.String(), Addrs: addrs, Mote: "mote/" + node.Version, Started: r.start.UTC(), Rows: rows}
-	if t.Kubo != nil {
-		v, err := KuboVersion(ctx, t.Kubo.bin)
-		if err != nil {
-			v = "unknown: " + oneLine(err)
-		}
-		r.m.Kubo = &KuboInfo{Version: v, Config: t.Kubo.config}
+	if t.Peer != nil {
+		info := t.Peer.Info(ctx)
+		r.m.Driven, r.name = &info, info.Name
 	}
 	for _, sec := range []string{"/noise", "/tls/1.0.0", ""} {
 		tr, name := "tcp", "tcp+"+strings.TrimPrefix(strings.TrimSuffix(sec, "/1.0.0"), "/")
@@ -146,7 +190,7 @@ func Run(ctx context.Context, t Target, o Options) (*Matrix, error) {
 			tr, name = "quic-v1", "quic-v1"
 		}
 		r.m.Columns = append(r.m.Columns, Column{Name: name + " out", Transport: tr, Security: sec, Dialer: "mote"})
-		if t.Kubo != nil {
+		if t.Peer != nil {
 			r.m.Columns = append(r.m.Columns, Column{Name: name + " in", Transport: tr, Security: sec, Dialer: "peer"})
 		}
 	}

@@ -260,10 +260,10 @@ func (c *column) rawInfo() (*identify.Info, error) {
 }
 
 // checkServed: the peer asked for mote's identify and got it right
-// (ipfs id), and pinged mote (ipfs ping).
+// (Kubo: ipfs id), and pinged mote (ipfs ping).
 func (c *column) checkServed(ctx context.Context) {
-	k := c.r.kubo
-	if k == nil {
+	p, name := c.r.peer, c.r.name
+	if p == nil {
 		t := time.NewTimer(c.r.o.PeerWait)
 		select {
 		case <-c.srv.asked1:
@@ -292,7 +292,7 @@ func (c *column) checkServed(ctx context.Context) {
 	var info IDInfo
 	took, why, err := c.within(ctx, func(ctx context.Context) error {
 		return poll(ctx, func() (bool, error) {
-			i, err := k.IDOf(ctx, moteID)
+			i, err := p.IDOf(ctx, moteID)
 			info = i
 			return err == nil && i.AgentVersion != "", err
 		})
@@ -307,26 +307,29 @@ func (c *column) checkServed(ctx context.Context) {
 	lacks := slices.DeleteFunc(slices.Clone(protos), func(p string) bool { return slices.Contains(info.Protocols, p) })
 	switch {
 	case err != nil:
-		c.set("id-served", Fail, "ipfs id "+moteID+": "+why, "", took)
+		c.set("id-served", Fail, fmt.Sprintf("what %s learned of mote: %s", name, why), "", took)
 	case info.AgentVersion != agent:
-		c.set("id-served", Fail, fmt.Sprintf("ipfs id shows agent %q, mote sent %q", info.AgentVersion, agent), "", took)
+		c.set("id-served", Fail, fmt.Sprintf("%s shows agent %q, mote sent %q", name, info.AgentVersion, agent), "", took)
 	case len(lacks) > 0:
-		c.set("id-served", Fail, "ipfs id lacks protocols "+strings.Join(lacks, " "), "", took)
+		c.set("id-served", Fail, name+" lacks protocols "+strings.Join(lacks, " "), "", took)
 	case len(missing) > 0:
-		c.set("id-served", Fail, "ipfs id lacks addresses "+strings.Join(missing, " "), "", took)
+		c.set("id-served", Fail, name+" lacks addresses "+strings.Join(missing, " "), "", took)
 	default:
-		c.set("id-served", Pass, "", fmt.Sprintf("ipfs id: %s, %s; %s", info.AgentVersion, strings.Join(info.Protocols, " "), strings.Join(info.Addresses, " ")), took)
+		c.set("id-served", Pass, "", fmt.Sprintf("%s learned: %s, %s; %s", name, info.AgentVersion, strings.Join(info.Protocols, " "), strings.Join(info.Addresses, " ")), took)
 	}
 
 	var rtts []time.Duration
 	took, why, err = c.within(ctx, func(ctx context.Context) (err error) {
-		rtts, err = k.Ping(ctx, moteID, 1)
+		rtts, err = p.Ping(ctx, moteID, 1)
+		if err == nil && len(rtts) == 0 {
+			err = errors.New("no pong")
+		}
 		return err
 	})
 	if err != nil {
-		c.set("ping-served", Fail, "ipfs ping: "+why, "", took)
+		c.set("ping-served", Fail, name+" pinging mote: "+why, "", took)
 	} else {
-		c.set("ping-served", Pass, "", "ipfs ping: rtt "+rtts[0].Round(time.Microsecond).String(), took)
+		c.set("ping-served", Pass, "", name+" pinged mote: rtt "+rtts[0].Round(time.Microsecond).String(), took)
 	}
 }
 
@@ -356,29 +359,29 @@ func (c *column) checkPushSent(ctx context.Context) {
 			return
 		}
 	}
-	k := c.r.kubo
-	if k == nil {
+	p := c.r.peer
+	if p == nil {
 		c.set("push-sent", NotChecked, "pushed, and the peer took it; what it kept is seen only from its side (--kubo)", "", time.Since(start))
 		return
 	}
 	moteID := c.n.ID().String()
 	_, why, err := c.within(ctx, func(ctx context.Context) error {
 		return poll(ctx, func() (bool, error) {
-			info, err := k.IDOf(ctx, moteID)
+			info, err := p.IDOf(ctx, moteID)
 			return err == nil && slices.Contains(info.Protocols, pushProto), err
 		})
 	})
 	if err != nil {
-		c.set("push-sent", Fail, "ipfs id never listed "+pushProto+" after the push: "+why, "", time.Since(start))
+		c.set("push-sent", Fail, c.r.name+" never listed "+pushProto+" after the push: "+why, "", time.Since(start))
 		return
 	}
-	c.set("push-sent", Pass, "", "ipfs id lists "+pushProto+" after the push", time.Since(start))
+	c.set("push-sent", Pass, "", c.r.name+" lists "+pushProto+" after the push", time.Since(start))
 }
 
-// checkPushReceived: a push from the peer reaches mote. Kubo was asked
-// for one by `ipfs p2p listen` at asked.
-func (c *column) checkPushReceived(ctx context.Context, asked time.Time, askErr error) {
-	if c.r.kubo == nil {
+// checkPushReceived: a push from the peer reaches mote. The peer was
+// asked for one at asked (Peer.TriggerPush).
+func (c *column) checkPushReceived(ctx context.Context, asked time.Time, push Push, askErr error) {
+	if c.r.peer == nil {
 		switch n, err := c.pushes.state(); {
 		case n > 0:
 			c.set("push-received", Pass, "", fmt.Sprintf("the peer pushed %d times", n), 0)
@@ -390,21 +393,24 @@ func (c *column) checkPushReceived(ctx context.Context, asked time.Time, askErr 
 		return
 	}
 	if askErr != nil {
-		c.set("push-received", NotChecked, "could not ask Kubo for a push: "+oneLine(askErr), "", 0)
+		c.set("push-received", NotChecked, "could not ask "+c.r.name+" for a push: "+oneLine(askErr), "", 0)
 		return
 	}
 	wctx, cancel := context.WithDeadline(ctx, asked.Add(c.r.o.PeerWait))
-	got := c.pushes.waitFor(wctx, kuboPushProto)
+	got := c.pushes.waitFor(wctx, push.Proto)
 	cancel()
 	took := time.Since(asked)
 	_, err := c.pushes.state()
+	none := fmt.Sprintf("%s sent no push within %g s of `%s`", c.r.name, c.r.o.PeerWait.Seconds(), push.How)
 	switch {
 	case got:
-		c.set("push-received", Pass, "", "after ipfs p2p listen, Kubo pushed "+kuboPushProto, took)
+		c.set("push-received", Pass, "", fmt.Sprintf("after `%s`, %s pushed %s", push.How, c.r.name, push.Proto), took)
 	case err != nil:
 		c.set("push-received", Fail, "the peer's push does not verify: "+oneLine(err), "", took)
+	case push.Unsure != "":
+		c.set("push-received", NotChecked, none+": "+push.Unsure, "", took)
 	default:
-		c.set("push-received", NotChecked, fmt.Sprintf("Kubo sent no push within %g s of `ipfs p2p listen %s`: it serves /x/ protocols through one handler registered at start, so its protocol list did not change", c.r.o.PeerWait.Seconds(), kuboPushProto), "", took)
+		c.set("push-received", Fail, none, "", took)
 	}
 }
 

@@ -14,12 +14,8 @@ import (
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 
-// Protocols the runner adds to ask for pushes: mote's, announced to the
-// peer, and Kubo's, through `ipfs p2p listen`.
-const (
-	pushProto     = "/mote-interop/push/1.0.0"
-	kuboPushProto = "/x/mote-interop-push"
-)
+// pushProto is the protocol mote adds to push to the peer.
+const pushProto = "/mote-interop/push/1.0.0"
 
 const noMessage = "no identify message (see identify: message)"
 
@@ -117,7 +113,7 @@ func (c *column) newNode() error {
 	if err != nil {
 		return err
 	}
-	if c.r.kubo != nil {
+	if c.r.peer != nil {
 		ls := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
 		if c.quic != nil {
 			ls = append(ls, ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1"))
@@ -203,9 +199,9 @@ func (c *column) runOut(ctx context.Context, tr transport.Transport) (Status, st
 	return NotChecked, ""
 }
 
-// runIn: Kubo dials mote (`ipfs swarm connect`).
+// runIn: the peer dials mote (Kubo: `ipfs swarm connect`).
 func (c *column) runIn(ctx context.Context) (Status, string) {
-	k := c.r.kubo
+	p := c.r.peer
 	var listen ma.Multiaddr
 	for _, a := range c.n.Addrs() {
 		if transportOf(a) == c.col.Transport {
@@ -231,14 +227,14 @@ func (c *column) runIn(ctx context.Context) (Status, string) {
 	defer remove()
 	var nc *node.Conn
 	took, why, err := c.within(ctx, func(ctx context.Context) error {
-		if err := k.SwarmConnect(ctx, target+c.n.ID().String()); err != nil {
+		if err := p.SwarmConnect(ctx, target+c.n.ID().String()); err != nil {
 			return err
 		}
 		select {
 		case nc = <-conns:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("kubo connected, but mote saw no connection: %w", ctx.Err())
+			return fmt.Errorf("%s connected, but mote saw no connection: %w", c.r.name, ctx.Err())
 		}
 	})
 	if err != nil {
@@ -266,13 +262,13 @@ func (c *column) runIn(ctx context.Context) (Status, string) {
 	}
 
 	took, why, err = c.within(ctx, func(ctx context.Context) error {
-		return k.SwarmConnect(ctx, target+c.r.o.wrongID.String())
+		return p.SwarmConnect(ctx, target+c.r.o.wrongID.String())
 	})
 	switch {
 	case err == nil:
 		c.set("wrong-id", Fail, "a dial for another peer ID ("+c.r.o.wrongID.String()+") succeeded", "", took)
 	case strings.Contains(strings.ToLower(err.Error()), "peer id mismatch"):
-		c.set("wrong-id", Pass, "", "kubo: peer id mismatch", took)
+		c.set("wrong-id", Pass, "", c.r.name+": peer id mismatch", took)
 	default:
 		c.set("wrong-id", NotChecked, "the dial failed before the peer's identity was checked: "+why, "", took)
 	}
@@ -296,26 +292,27 @@ func (c *column) checkState(took time.Duration) {
 
 // checkConn runs the checks on an open connection.
 func (c *column) checkConn(ctx context.Context) {
-	k := c.r.kubo
-	var asked time.Time
-	var askErr error
-	if k != nil {
-		// Ask Kubo for a push first: waiting for it overlaps the rest.
-		asked = time.Now()
-		_, _, askErr = c.within(ctx, func(ctx context.Context) error {
-			_, err := k.Run(ctx, "p2p", "listen", kuboPushProto, "/ip4/127.0.0.1/tcp/9")
-			return err
-		})
-		defer c.within(ctx, func(ctx context.Context) error {
-			_, err := k.Run(ctx, "p2p", "close", "-p", kuboPushProto)
-			return err
-		})
-	}
 	c.checkMuxer()
 	c.checkIdentify(ctx)
+	var push Push
+	var asked time.Time
+	var askErr error
+	if p := c.r.peer; p != nil {
+		// Ask the peer for a push now: waiting for it overlaps the rest.
+		// Not before identify: a peer that changes its protocols while
+		// it answers mote's identify request has no push left to send.
+		asked = time.Now()
+		_, _, askErr = c.within(ctx, func(ctx context.Context) (err error) {
+			push, err = p.TriggerPush(ctx)
+			return err
+		})
+		if askErr == nil && push.Undo != nil {
+			defer c.within(ctx, push.Undo)
+		}
+	}
 	c.checkPing(ctx)
 	c.checkPerf(ctx)
 	c.checkServed(ctx)
 	c.checkPushSent(ctx)
-	c.checkPushReceived(ctx, asked, askErr)
+	c.checkPushReceived(ctx, asked, push, askErr)
 }

@@ -14,6 +14,11 @@ import (
 	"time"
 )
 
+var _ Peer = (*Kubo)(nil)
+
+// kuboPushProto is the protocol TriggerPush has Kubo listen on.
+const kuboPushProto = "/x/mote-interop-push"
+
 const (
 	maxCLIStdout     = 16 << 20
 	defaultReadyWait = 60 * time.Second
@@ -45,7 +50,7 @@ type KuboOptions struct {
 
 // Kubo is a throwaway Kubo daemon: a repo from `ipfs init
 // --profile=test` in a temporary directory, loopback only, telemetry
-// off, driven through its CLI.
+// off, driven through its CLI. It is a Peer.
 type Kubo struct {
 	bin  string
 	dir  string // temporary root (HOME); the repo is dir/repo
@@ -65,15 +70,6 @@ type Kubo struct {
 
 	stopOnce sync.Once
 	stopErr  error
-}
-
-// IDInfo is the JSON of `ipfs id --enc=json`.
-type IDInfo struct {
-	ID           string   `json:"ID"`
-	PublicKey    string   `json:"PublicKey"`
-	Addresses    []string `json:"Addresses"`
-	AgentVersion string   `json:"AgentVersion"`
-	Protocols    []string `json:"Protocols"`
 }
 
 // kuboEnv is the whole environment of a Kubo process: nothing of ours
@@ -483,6 +479,35 @@ func (k *Kubo) Ping(ctx context.Context, peer string, n int) ([]time.Duration, e
 		return rtts, fmt.Errorf("kubo: ping %s: %d of %d pongs; failures %q; %v", peer, len(rtts), n, failures, runErr)
 	}
 	return rtts, nil
+}
+
+// Info names the daemon for the matrix: `ipfs version` and the settings
+// asked for beyond the runner's defaults.
+func (k *Kubo) Info(ctx context.Context) PeerInfo {
+	v, err := KuboVersion(ctx, k.bin)
+	if err != nil {
+		v = "unknown: " + oneLine(err)
+	}
+	return PeerInfo{Name: "Kubo", Version: v, Config: k.config}
+}
+
+// TriggerPush runs `ipfs p2p listen /x/mote-interop-push`, the only
+// change of protocols Kubo's CLI can make. It does not make Kubo push:
+// Kubo serves /x/ protocols through one handler registered at start, so
+// its protocol list does not change (docs/INTEROP.md).
+func (k *Kubo) TriggerPush(ctx context.Context) (Push, error) {
+	if _, err := k.Run(ctx, "p2p", "listen", kuboPushProto, "/ip4/127.0.0.1/tcp/9"); err != nil {
+		return Push{}, err
+	}
+	return Push{
+		Proto:  kuboPushProto,
+		How:    "ipfs p2p listen " + kuboPushProto,
+		Unsure: "it serves /x/ protocols through one handler registered at start, so its protocol list did not change",
+		Undo: func(ctx context.Context) error {
+			_, err := k.Run(ctx, "p2p", "close", "-p", kuboPushProto)
+			return err
+		},
+	}, nil
 }
 
 // Stop shuts the daemon down (SIGINT, SIGKILL after 10 s), reaps it and

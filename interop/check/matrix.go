@@ -45,19 +45,20 @@ type Cell struct {
 	Took   time.Duration `json:"took_ns"`
 }
 
-// KuboInfo describes a Kubo the runner drove.
-type KuboInfo struct {
-	Version string   `json:"version"`          // `ipfs version`
-	Config  []string `json:"config,omitempty"` // settings beyond the runner's defaults, KEY=JSON
+// PeerInfo names a peer the runner drove (Peer.Info).
+type PeerInfo struct {
+	Name    string   `json:"name"`             // in the reasons: "Kubo", "go-libp2p"
+	Version string   `json:"version"`          // "0.43.0" (Kubo: `ipfs version`)
+	Config  []string `json:"config,omitempty"` // settings beyond the runner's defaults (Kubo: KEY=JSON)
 }
 
 // Matrix is the outcome of Run.
 type Matrix struct {
 	Peer     string        `json:"peer"`
 	Addrs    []string      `json:"addrs"`
-	Mote     string        `json:"mote"`     // our agent version
-	Versions []string      `json:"versions"` // agent versions the peer sent
-	Kubo     *KuboInfo     `json:"kubo,omitempty"`
+	Mote     string        `json:"mote"`             // our agent version
+	Versions []string      `json:"versions"`         // agent versions the peer sent
+	Driven   *PeerInfo     `json:"driven,omitempty"` // Target.Peer
 	Started  time.Time     `json:"started"`
 	Took     time.Duration `json:"took_ns"`
 	Columns  []Column      `json:"columns"`
@@ -118,10 +119,10 @@ func (m *Matrix) write(w io.Writer, md bool) error {
 		fmt.Fprintln(bw, title)
 	}
 	fmt.Fprintf(bw, "%s, %.1f s; %s; out: mote dials the peer, in: the peer dials mote\n", m.Started.Format("2006-01-02 15:04 MST"), m.Took.Seconds(), m.Mote)
-	if m.Kubo != nil {
-		fmt.Fprintf(bw, "kubo %s", m.Kubo.Version)
-		if len(m.Kubo.Config) > 0 {
-			fmt.Fprintf(bw, ", config %s", strings.Join(m.Kubo.Config, " "))
+	if m.Driven != nil {
+		fmt.Fprintf(bw, "%s %s", m.Driven.Name, m.Driven.Version)
+		if len(m.Driven.Config) > 0 {
+			fmt.Fprintf(bw, ", config %s", strings.Join(m.Driven.Config, " "))
 		}
 		fmt.Fprintln(bw)
 	}
