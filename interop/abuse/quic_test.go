@@ -153,7 +153,7 @@ func TestQUICInitialJunk(t *testing.T) {
 			t.Errorf("not back to baseline within %v: RSS %.1f MiB (baseline %.1f, slack %.0f and %.1f the runtime keeps), goroutines %d (baseline %d, slack %d)",
 				junkSettleTimeout, mb(after.rss), mb(base.rss), mb(junkSettleRSS), mb(runtimeKeeps), after.goroutines, base.goroutines, junkSettleG)
 		}
-		checkHeapAfter(t, base, after, junkSettleRSS)
+		checkHeapAfter(t, d, base, junkSettleRSS)
 		if got > junkAmplification*sent {
 			t.Errorf("daemon sent %d bytes for the %d it received: more than %dx", got, sent, junkAmplification)
 		}
