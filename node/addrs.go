@@ -3,12 +3,12 @@ package node
 import (
 	"bytes"
 	"fmt"
-	"github.com/mote-p2p/mote/peer"
 	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 
+	"github.com/mote-p2p/mote/peer"
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
 )
 

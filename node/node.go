@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/mote-p2p/mote/mux"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -28,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/ping"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"

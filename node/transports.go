@@ -1,10 +1,10 @@
 package node
 
 import (
-	"github.com/mote-p2p/mote/mux"
 	"slices"
 	"time"
 
+	"github.com/mote-p2p/mote/mux"
 	"github.com/mote-p2p/mote/peer"
 	p2ptls "github.com/mote-p2p/mote/secure/tls"
 	"github.com/mote-p2p/mote/transport"
