@@ -51,10 +51,13 @@ func TestNodeWideStreamLimits(t *testing.T) {
 		name    string
 		limits  func(*Limits)
 		counter string
-		other   bool // a stream of another protocol is still served
+		other   bool  // a stream of another protocol is still served
+		from    []int // which peer opens each of the four streams
 	}{
-		{"MaxStreams", func(l *Limits) { l.MaxStreams = 4 }, LimitNodeStreams, false},
-		{"MaxStreamsPerProtocol", func(l *Limits) { l.MaxStreamsPerProtocol = 4 }, LimitProtoStreams, true},
+		{"MaxStreams", func(l *Limits) { l.MaxStreams = 4 }, LimitNodeStreams, false, []int{0, 0, 1, 1}},
+		// One stream a peer: past half the cap, a peer holding a quarter
+		// of it gets no more (TestProtocolShare).
+		{"MaxStreamsPerProtocol", func(l *Limits) { l.MaxStreamsPerProtocol = 4 }, LimitProtoStreams, true, []int{0, 1, 2, 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mn := transport.NewMemNetwork()
@@ -62,12 +65,16 @@ func TestNodeWideStreamLimits(t *testing.T) {
 			a := newNode(t, mn, true, func(c *Config) { tc.limits(&c.Limits) })
 			holdStreams(t, a, "/hold")
 			holdStreams(t, a, "/other")
-			b, c := newNode(t, mn, false), newNode(t, mn, false)
-			connect(t, ctx, b, a)
-			connect(t, ctx, c, a)
+			var peers []*Node
+			for range 4 {
+				p := newNode(t, mn, false)
+				connect(t, ctx, p, a)
+				peers = append(peers, p)
+			}
+			b, c := peers[0], peers[1]
 			settled(t, a)
-			for i, from := range []*Node{b, b, c, c} { // two connections, four streams
-				if _, err := openHeld(ctx, from, a, "/hold"); err != nil {
+			for i, from := range tc.from {
+				if _, err := openHeld(ctx, peers[from], a, "/hold"); err != nil {
 					t.Fatalf("stream %d within the limit: %v", i, err)
 				}
 			}
@@ -213,5 +220,34 @@ func TestNegotiatingStreamsPerConn(t *testing.T) {
 	waitFor(t, func() bool { return a.Usage().Streams <= 1 })
 	if _, err := b.Ping(ctx, a.ID()); err != nil {
 		t.Errorf("ping once the silent streams are gone: %v", err)
+	}
+}
+
+// TestProtocolShare: once half of a protocol's cap is taken, a
+// connection already holding a quarter of the cap gets no more of it,
+// while another peer's stream of it is served.
+func TestProtocolShare(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	a := newNode(t, mn, true, func(c *Config) { c.Limits.MaxStreamsPerProtocol = 8 })
+	holdStreams(t, a, "/hold")
+	b, c := newNode(t, mn, false), newNode(t, mn, false)
+	connect(t, ctx, b, a)
+	connect(t, ctx, c, a)
+	settled(t, a)
+	held := 0
+	for range 8 {
+		if _, err := openHeld(ctx, b, a, "/hold"); err == nil {
+			held++
+		}
+	}
+	if held != 4 {
+		t.Errorf("one connection holds %d of a cap of 8, want 4: half, reached while it held at most a quarter", held)
+	}
+	if _, err := openHeld(ctx, c, a, "/hold"); err != nil {
+		t.Errorf("another peer's stream of the protocol: %v", err)
+	}
+	if a.Counters()[LimitProtoStreams] == 0 {
+		t.Error("the refusals were not counted")
 	}
 }

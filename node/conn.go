@@ -273,7 +273,12 @@ func (n *Node) serveStream(c *Conn, s transport.Stream) {
 		s.Reset()
 		return
 	}
-	if max := n.cfg.Limits.MaxStreamsPerProtocol; int(served.Add(1)) > max {
+	// Once a protocol has half its cap in use, a connection that already
+	// holds a quarter of it in streams of any protocol gets no more of
+	// it: a few busy connections cannot take all of a protocol from
+	// everyone else.
+	max := n.cfg.Limits.MaxStreamsPerProtocol
+	if cur := int(served.Add(1)); cur > max || (cur > max/2 && int(c.streams.Load()) > max/4) {
 		served.Add(-1)
 		n.refuseStream(c, s, &n.counters.protoStreams, LimitProtoStreams, max)
 		return

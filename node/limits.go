@@ -43,7 +43,8 @@ type Limits struct {
 	MaxInboundStreams int
 	// MaxStreams bounds the inbound streams being served at once, all
 	// connections together (each holds a goroutine); MaxStreamsPerProtocol
-	// those of one protocol. More are reset.
+	// those of one protocol, of which, once half are taken, a connection
+	// holding a quarter of it in streams gets no more. More are reset.
 	MaxStreams            int
 	MaxStreamsPerProtocol int
 	// MaxNegotiatingStreams bounds the inbound streams of one connection
