@@ -76,6 +76,64 @@ func (m *Matrix) Cell(row, column string) (Cell, bool) {
 	return Cell{}, false
 }
 
+// Expectation is what a cell should be: its status, and a piece of its
+// reason ("" for any).
+type Expectation struct {
+	Status Status
+	Reason string
+}
+
+// HealthyPeer is what every cell of a driven peer that speaks all mote
+// checks should be: a pass, but n/a in the columns of missing (a
+// security protocol the peer lacks, "" for none), for the muxer rows on
+// QUIC, and for perf, which the reference peers do not serve. except
+// overrides single rows by ID.
+func HealthyPeer(missing string, except map[string]Expectation) func(Row, Column) Expectation {
+	return func(row Row, col Column) Expectation {
+		switch {
+		case col.Security == missing && missing != "":
+			return Expectation{NA, "the peer does not offer " + missing}
+		case col.Transport == "quic-v1" && (row.ID == "muxer" || row.ID == "early-muxer"):
+			return Expectation{NA, "QUIC carries the streams itself"}
+		case row.ID == "perf":
+			return Expectation{NA, "not advertised"}
+		}
+		if e, ok := except[row.ID]; ok {
+			return e
+		}
+		return Expectation{Status: Pass}
+	}
+}
+
+// Mismatches compares every cell of m with want and lists the ones that
+// differ, a line each; a matrix without the six columns of a driven peer
+// (three transports, both directions) is one mismatch.
+func (m *Matrix) Mismatches(want func(Row, Column) Expectation) []string {
+	var cols []string
+	for _, tr := range []string{"tcp+noise", "tcp+tls", "quic-v1"} {
+		cols = append(cols, tr+" out", tr+" in")
+	}
+	if len(m.Columns) != len(cols) || len(m.Cells) != len(m.Rows)*len(cols) || len(m.Rows) != len(rows) {
+		return []string{fmt.Sprintf("%d rows, %d columns, %d cells", len(m.Rows), len(m.Columns), len(m.Cells))}
+	}
+	var out []string
+	for i, col := range m.Columns {
+		if col.Name != cols[i] {
+			return []string{fmt.Sprintf("column %d is %q, want %q", i, col.Name, cols[i])}
+		}
+	}
+	for _, row := range m.Rows {
+		for _, col := range m.Columns {
+			w := want(row, col)
+			c, ok := m.Cell(row.ID, col.Name)
+			if !ok || c.Status != w.Status || !strings.Contains(c.Reason, w.Reason) {
+				out = append(out, fmt.Sprintf("%s / %s: %s %q (%s), want %s %q", row.ID, col.Name, c.Status, c.Reason, c.Detail, w.Status, w.Reason))
+			}
+		}
+	}
+	return out
+}
+
 // Failed reports whether any check failed.
 func (m *Matrix) Failed() bool {
 	for _, c := range m.Cells {
