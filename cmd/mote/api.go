@@ -97,8 +97,9 @@ type peerInfo struct {
 
 // serveAPI listens on addr (a loopback multiaddr), writes the bound
 // address and a new token into the repo's api file, and serves requests
-// carrying that token until the returned stop function is called.
-func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func(), error) {
+// carrying that token until the returned stop function is called. extra
+// adds the commands of services (the DHT).
+func serveAPI(ctx context.Context, repo string, addr string, n *node.Node, extra map[string]apiFunc) (func(), error) {
 	m, err := ma.NewMultiaddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("api address %q: %w", addr, err)
@@ -122,13 +123,16 @@ func serveAPI(ctx context.Context, repo string, addr string, n *node.Node) (func
 		ln.Close()
 		return nil, fmt.Errorf("write api file: %w", err)
 	}
-	commands := map[string]func(ctx context.Context, args []string) (any, error){
+	commands := map[string]apiFunc{
 		"id":          func(context.Context, []string) (any, error) { return selfInfo(n), nil },
 		"swarm/peers": func(context.Context, []string) (any, error) { return swarmPeers(n), nil },
 		"stats":       func(context.Context, []string) (any, error) { return nodeStats(n), nil },
 		"swarm/connect": func(ctx context.Context, args []string) (any, error) {
 			return swarmConnect(ctx, n, args)
 		},
+	}
+	for name, f := range extra {
+		commands[name] = f
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

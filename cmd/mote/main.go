@@ -48,13 +48,15 @@ commands:
   interop       check a peer (MULTIADDR/p2p/<id>..., or --kubo PATH) protocol by protocol
   config show   print the repo config (--effective: the limits in force)
   stats         the running daemon's memory, goroutines, limit counters, bandwidth
+                (stats dht: the DHTs' routing tables, stores and counters)
+  dht           findpeer, findprovs, provide, get, put, query on the DHT
   version       print the version
 `
 
 // commands are those run dispatches, for `mote help COMMAND`.
 var commands = map[string]bool{
 	"daemon": true, "id": true, "swarm": true, "ping": true, "perf": true,
-	"interop": true, "config": true, "stats": true,
+	"interop": true, "config": true, "stats": true, "dht": true,
 }
 
 // run executes one command; it returns the process exit code.
@@ -81,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConfig(rest, stdout, stderr)
 	case "stats":
 		err = cmdStats(rest, stdout, stderr)
+	case "dht":
+		err = cmdDHT(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mote", node.Version)
 	case "help", "-h", "--help":
@@ -140,6 +144,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log connection events")
 	preset := fs.String("preset", "", "resource limits preset: "+fmt.Sprint(node.PresetNames)+" (default: the repo's, else server)")
 	servePerfFlag := fs.Bool("perf", false, "serve /perf/1.0.0 (any peer may make this node send unlimited data)")
+	dhtMode := fs.String("dht", "", "DHT mode: auto, client, server or off (default: the repo's Routing.Type, else auto)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -208,6 +213,18 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if *servePerfFlag {
 		enablePerf(n, stderr)
 	}
+	if *dhtMode == "" {
+		*dhtMode = cfg.Routing.Type
+	}
+	dht, err := startDHT(n, *dhtMode)
+	if err != nil {
+		return err
+	}
+	var services map[string]apiFunc
+	if dht != nil {
+		defer dht.Close()
+		services = dhtCommands(dht)
+	}
 
 	// A plain channel rather than signal.NotifyContext, which would keep
 	// a goroutine of its own for the daemon's whole life.
@@ -216,7 +233,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	closeAPI, err := serveAPI(ctx, *repo, cfg.Addresses.API, n)
+	closeAPI, err := serveAPI(ctx, *repo, cfg.Addresses.API, n, services)
 	if err != nil {
 		return err
 	}
@@ -234,6 +251,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "listening on %s/p2p/%s\n", a, n.ID())
 	}
 	var bootWG sync.WaitGroup
+	var bootPeers []peer.AddrInfo
 	for _, b := range bootstrap {
 		id, addr, err := parsePeerAddr(b)
 		if err != nil {
@@ -241,16 +259,32 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		n.Protect(id, "bootstrap") // never trimmed by the connection manager
-		bootWG.Add(1)
-		go func() {
-			defer bootWG.Done()
-			cctx, cancel := context.WithTimeout(node.Explicit(ctx), 30*time.Second) // the user's list: no dial filter
-			defer cancel()
-			if _, err := n.Connect(cctx, id, addr); err != nil {
+		bootPeers = append(bootPeers, peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{addr}})
+	}
+	bootWG.Add(1)
+	go func() {
+		defer bootWG.Done()
+		cctx, cancel := context.WithTimeout(node.Explicit(ctx), 30*time.Second) // the user's list: no dial filter
+		defer cancel()
+		if dht != nil {
+			// Connects to them, then looks up our own ID.
+			if err := dht.Bootstrap(cctx, bootPeers...); err != nil && len(bootPeers) > 0 {
 				fmt.Fprintln(stderr, "bootstrap:", err)
 			}
-		}()
-	}
+			return
+		}
+		var wg sync.WaitGroup
+		for _, p := range bootPeers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := n.Connect(cctx, p.ID, p.Addrs...); err != nil {
+					fmt.Fprintln(stderr, "bootstrap:", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
 	fmt.Fprintln(stdout, "daemon ready")
 	<-sigs
 	fmt.Fprintln(stdout, "shutting down")

@@ -55,6 +55,12 @@ type repoConfig struct {
 	}
 	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
 	Bootstrap []string
+	// Routing is Kubo's section of the same name.
+	Routing struct {
+		// Type is the DHT mode: auto (default), client, server or off,
+		// or Kubo's words for them (dht, dhtclient, dhtserver, none).
+		Type string `json:",omitempty"`
+	}
 	// Preset names the resource limits: server (default), mobile, iot or
 	// low-memory. The daemon's --preset flag overrides it.
 	Preset string `json:",omitempty"`

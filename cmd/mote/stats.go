@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
 )
 
@@ -63,8 +66,13 @@ func selfRSS() uint64 {
 
 // cmdStats implements `mote stats [--repo DIR]`.
 func cmdStats(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("stats", stderr)
+	name, cmd := "stats", "stats"
+	if len(args) > 0 && args[0] == "dht" {
+		name, cmd, args = "stats dht", "stats/dht", args[1:]
+	}
+	fs := newFlags(name, stderr)
 	repo := fs.String("repo", defaultRepoDir(), "repo directory")
+	asJSON := fs.Bool("json", false, "stats dht: print JSON (stats always does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,11 +80,47 @@ func cmdStats(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cmd == "stats/dht" {
+		var st dhtStats
+		if err := c.call(cmd, nil, &st); err != nil {
+			return err
+		}
+		if !*asJSON {
+			printDHTStats(stdout, st)
+			return nil
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
 	var st stats
-	if err := c.call("stats", nil, &st); err != nil {
+	if err := c.call(cmd, nil, &st); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
+}
+
+// printDHTStats prints the routing tables as `ipfs stats dht` does: per
+// DHT, its buckets and each peer with when it was last useful.
+func printDHTStats(w io.Writer, st dhtStats) {
+	now := time.Now()
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return now.Sub(t).Round(time.Second).String() + " ago"
+	}
+	for _, s := range []kademlia.Stats{st.WAN, st.LAN} {
+		fmt.Fprintf(w, "DHT %s (mode %s, serving %v): %d peers, %d provider records, %d values\n",
+			s.Protocol, s.Mode, s.Serving, s.Peers, s.Providers.Records, s.Values)
+		for _, b := range s.Buckets {
+			fmt.Fprintf(w, "  Bucket %2d (%d peers):\n", b.CPL, len(b.Peers))
+			for _, p := range b.Peers {
+				fmt.Fprintf(w, "    %s  last useful %s, last seen %s\n", p.ID, ago(p.LastUseful), ago(p.LastSeen))
+			}
+		}
+		fmt.Fprintln(w)
+	}
 }

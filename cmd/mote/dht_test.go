@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mote-p2p/mote/peer"
+)
+
+// TestDHTCommands: three daemons on loopback form a DHT (the LAN one
+// takes loopback peers); the dht verbs work through a daemon and as
+// one-shots with --bootstrap, in text and JSON.
+func TestDHTCommands(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	var ds []*daemon
+	for range 3 {
+		r := t.TempDir()
+		ds = append(ds, startDaemon(t, env, r, "--repo", r, "--listen", loopback, "--dht", "server"))
+	}
+	a, b, c := ds[0], ds[1], ds[2]
+	connect(t, env, b, a)
+	connect(t, env, c, a)
+
+	const content = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+	r := mustMote(t, env, "dht", "provide", "--repo", b.repo, content)
+	if strings.TrimSpace(r.stdout) != "provided "+content {
+		t.Errorf("dht provide: %q", r.stdout)
+	}
+	r = mustMote(t, env, "dht", "findprovs", "--repo", c.repo, "-n", "1", content)
+	if strings.TrimSpace(r.stdout) != b.id {
+		t.Errorf("dht findprovs through the daemon: %q, want %s", r.stdout, b.id)
+	}
+	r = mustMote(t, env, "dht", "findprovs", "--json", "--bootstrap", a.addr(), content)
+	var provs []peerOut
+	if err := json.Unmarshal([]byte(r.stdout), &provs); err != nil || len(provs) != 1 || provs[0].ID != b.id || len(provs[0].Addrs) == 0 {
+		t.Errorf("one-shot dht findprovs --json: %q (%v)", r.stdout, err)
+	}
+
+	r = mustMote(t, env, "dht", "findpeer", "--repo", c.repo, b.id)
+	if want := strings.TrimSuffix(b.addr(), "/p2p/"+b.id); !slices.Contains(strings.Fields(r.stdout), want) {
+		t.Errorf("dht findpeer: %q, want %s", r.stdout, want)
+	}
+	r = mustMote(t, env, "dht", "query", "--repo", a.repo, c.id)
+	if ids := strings.Fields(r.stdout); !slices.Contains(ids, c.id) {
+		t.Errorf("dht query %s: %q", c.id, ids)
+	}
+
+	// A /pk/ record: B's public key, put by B, got by C.
+	key, _, err := peer.LoadOrCreateKey(filepath.Join(b.repo, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "pk")
+	pub := peer.MarshalPublicKey(key.Public())
+	if err := os.WriteFile(file, pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustMote(t, env, "dht", "put", "--repo", b.repo, "/pk/"+b.id, file)
+	r = mustMote(t, env, "dht", "get", "--repo", c.repo, "--json", "/pk/"+b.id)
+	var v valueOut
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || string(v.Value) != string(pub) {
+		t.Errorf("dht get --json /pk/: %q (%v)", r.stdout, err)
+	}
+	if r := mote(t, env, "dht", "put", "--repo", b.repo, "/pk/"+c.id, file); r.code == 0 {
+		t.Error("dht put of B's key under C's ID succeeded")
+	}
+
+	r = mustMote(t, env, "stats", "dht", "--repo", a.repo, "--json")
+	var st dhtStats
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.LAN.Peers < 2 || !st.LAN.Serving {
+		t.Errorf("stats dht: LAN DHT has %d peers, serving %v, want the 2 others", st.LAN.Peers, st.LAN.Serving)
+	}
+	if r := mustMote(t, env, "stats", "dht", "--repo", a.repo); !strings.Contains(r.stdout, b.id) {
+		t.Errorf("stats dht does not list %s:\n%s", b.id, r.stdout)
+	}
+
+	// Off: no DHT, and the commands say so.
+	ro := t.TempDir()
+	off := startDaemon(t, env, ro, "--repo", ro, "--listen", loopback, "--dht", "off")
+	if r := mote(t, env, "dht", "query", "--repo", off.repo, a.id); r.code == 0 || !strings.Contains(r.stderr, "unknown command") {
+		t.Errorf("dht query on a daemon without DHT: %s", r)
+	}
+}
