@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mote-p2p/mote/ipns"
 	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
@@ -227,6 +228,66 @@ func TestKuboDHT(t *testing.T) {
 		}
 		if !strings.Contains(string(out), n.ListenAddrs()[0].String()) {
 			t.Errorf("`ipfs routing findpeer %s` = %q, want %s", n.ID(), out, n.ListenAddrs()[0])
+		}
+	})
+
+	t.Run("MoteResolvesKuboName", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "named")
+		if err := os.WriteFile(file, []byte("kubo names this\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := far.Run(ctx, "add", "-Q", "--cid-version=1", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := "/ipfs/" + strings.TrimSpace(string(out))
+		out, err = far.Run(ctx, "name", "publish", "--allow-offline=false", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "Published to k51…: /ipfs/…"
+		name, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(string(out)), "Published to "), ":")
+		if !ok {
+			t.Fatalf("ipfs name publish said %q", out)
+		}
+		id, err := ipns.ParsePath("/ipns/" + name)
+		if err != nil || id != farID {
+			t.Fatalf("Kubo's name %s parses to %v (%v), want %s", name, id, err, far.ID())
+		}
+		if got := ipns.Name(farID); got != name {
+			t.Errorf("ipns.Name(%s) = %s, Kubo says %s", far.ID(), got, name)
+		}
+		v, err := d.GetValue(ctx, string(ipns.Key(farID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := ipns.Validate(farID, v, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rec.Value) != path {
+			t.Errorf("Kubo's record points at %q, want %q", rec.Value, path)
+		}
+	})
+
+	t.Run("KuboResolvesMoteName", func(t *testing.T) {
+		path := "/ipfs/" + cid.NewV1(cid.Raw, cid.Sum256([32]byte{9})).String()
+		rec, err := ipns.Create(n.Key(), []byte(path), 1, time.Now().Add(time.Hour), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.PutValue(ctx, string(ipns.Key(n.ID())), rec); err != nil {
+			t.Fatal(err)
+		}
+		// Only the Kubo servers that took our PUT_VALUE can answer.
+		d.SetMode(kademlia.ModeClient)
+		defer d.SetMode(kademlia.ModeServer)
+		out, err := far.Run(ctx, "name", "resolve", "/ipns/"+n.ID().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != path {
+			t.Errorf("ipfs name resolve /ipns/%s = %q, want %q", n.ID(), got, path)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mote-p2p/mote/peer"
+	"github.com/mote-p2p/mote/wire/multibase"
 )
 
 // NamespacePrefix starts IPNS paths ("/ipns/k51…") and, followed by the
@@ -219,4 +220,13 @@ func ParsePath(s string) (peer.ID, error) {
 		return "", fmt.Errorf("ipns: parse path: %w: %w", ErrInvalidName, err)
 	}
 	return id, nil
+}
+
+// Name is the text form Kubo prints for the IPNS name of id: the CIDv1
+// of the key (codec libp2p-key) in base36, "k51…".
+func Name(id peer.ID) string {
+	b := make([]byte, 0, 2+len(id))
+	b = append(b, 0x01, 0x72) // CIDv1, libp2p-key
+	b = append(b, id...)
+	return multibase.EncodeBase36(b)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mote-p2p/mote/ipns"
 	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
@@ -69,6 +70,8 @@ func peerOutOf(ai peer.AddrInfo) peerOut {
 type valueOut struct {
 	Key   string
 	Value []byte // base64 in JSON
+	// IPNS is the decoded record of an /ipns/ key.
+	IPNS *ipnsOut `json:",omitempty"`
 }
 
 // dhtStats answers stats/dht.
@@ -169,7 +172,15 @@ func dhtCommands(d *kademlia.Dual) map[string]apiFunc {
 			if err != nil {
 				return nil, err
 			}
-			return valueOut{Key: args[0], Value: v}, nil
+			out := valueOut{Key: args[0], Value: v}
+			if name, ok := strings.CutPrefix(key, ipns.NamespacePrefix); ok {
+				// GetValue returned a record that validated.
+				if r, err := ipns.Unmarshal(v); err == nil {
+					rec := ipnsOutOf(peer.ID(name), r)
+					out.IPNS = &rec
+				}
+			}
+			return out, nil
 		},
 		"dht/put": func(ctx context.Context, args []string) (any, error) {
 			if len(args) != 2 {
@@ -253,6 +264,9 @@ func dhtCaller(ctx context.Context, repo string, bootstrap []string) (call calle
 		return nil, nil, err
 	}
 	cmds := dhtCommands(d)
+	for k, f := range nameCommands(n, d) {
+		cmds[k] = f
+	}
 	return func(cmd string, args []string, out any) error {
 		f, ok := cmds[cmd]
 		if !ok {
@@ -362,7 +376,13 @@ func cmdDHT(args []string, stdout, stderr io.Writer) error {
 		if err := call("dht/get", a, &v); err != nil {
 			return err
 		}
-		return print(v, func() { stdout.Write(v.Value) })
+		return print(v, func() {
+			if r := v.IPNS; r != nil {
+				fmt.Fprintf(stdout, "Value: %s\nSequence: %d\nValidity: %s\nTTL: %s\n", r.Value, r.Sequence, r.Validity.Format(time.RFC3339Nano), r.TTL)
+				return
+			}
+			stdout.Write(v.Value)
+		})
 	case "put":
 		var data []byte
 		if a[1] == "-" {

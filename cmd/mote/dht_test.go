@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mote-p2p/mote/ipns"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -80,6 +81,28 @@ func TestDHTCommands(t *testing.T) {
 	}
 	if r := mustMote(t, env, "stats", "dht", "--repo", a.repo); !strings.Contains(r.stdout, b.id) {
 		t.Errorf("stats dht does not list %s:\n%s", b.id, r.stdout)
+	}
+
+	// IPNS: B publishes its name, C resolves it (text and JSON) and gets
+	// the decoded record; a second publish takes the next sequence.
+	r = mustMote(t, env, "name", "publish", "--repo", b.repo, "/ipfs/"+content)
+	bID, _ := peer.Decode(b.id)
+	if want := "Published to " + ipns.Name(bID) + ": /ipfs/" + content; strings.TrimSpace(r.stdout) != want {
+		t.Errorf("name publish: %q, want %q", r.stdout, want)
+	}
+	if r := mustMote(t, env, "name", "resolve", "--repo", c.repo, "/ipns/"+ipns.Name(bID)); strings.TrimSpace(r.stdout) != "/ipfs/"+content {
+		t.Errorf("name resolve: %q", r.stdout)
+	}
+	const other = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+	mustMote(t, env, "name", "publish", "--repo", b.repo, other)
+	var rec ipnsOut
+	r = mustMote(t, env, "name", "resolve", "--json", "--bootstrap", a.addr(), b.id)
+	if err := json.Unmarshal([]byte(r.stdout), &rec); err != nil || rec.Value != "/ipfs/"+other || rec.Sequence != 1 {
+		t.Errorf("one-shot name resolve --json after a second publish: %q (%v), want sequence 1", r.stdout, err)
+	}
+	r = mustMote(t, env, "dht", "get", "--repo", a.repo, "/ipns/"+b.id)
+	if !strings.Contains(r.stdout, "Value: /ipfs/"+other) || !strings.Contains(r.stdout, "Sequence: 1") {
+		t.Errorf("dht get /ipns/: %q", r.stdout)
 	}
 
 	// Off: no DHT, and the commands say so.

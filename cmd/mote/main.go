@@ -50,13 +50,14 @@ commands:
   stats         the running daemon's memory, goroutines, limit counters, bandwidth
                 (stats dht: the DHTs' routing tables, stores and counters)
   dht           findpeer, findprovs, provide, get, put, query on the DHT
+  name          publish the daemon's IPNS name, resolve one
   version       print the version
 `
 
 // commands are those run dispatches, for `mote help COMMAND`.
 var commands = map[string]bool{
 	"daemon": true, "id": true, "swarm": true, "ping": true, "perf": true,
-	"interop": true, "config": true, "stats": true, "dht": true,
+	"interop": true, "config": true, "stats": true, "dht": true, "name": true,
 }
 
 // run executes one command; it returns the process exit code.
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStats(rest, stdout, stderr)
 	case "dht":
 		err = cmdDHT(rest, stdout, stderr)
+	case "name":
+		err = cmdName(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mote", node.Version)
 	case "help", "-h", "--help":
@@ -224,6 +227,9 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if dht != nil {
 		defer dht.Close()
 		services = dhtCommands(dht)
+		for k, f := range nameCommands(n, dht) {
+			services[k] = f
+		}
 	}
 
 	// A plain channel rather than signal.NotifyContext, which would keep

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -208,4 +209,35 @@ func asciiCase(s string, upper bool) string {
 		}
 	}
 	return string(b)
+}
+
+// EncodeBase36 returns the multibase base36 form of b, prefix 'k'
+// included: how Kubo writes IPNS names, whose 62 characters fit a DNS
+// label. Like base58, it is quadratic in len(b): meant for keys, not
+// bulk data.
+func EncodeBase36(b []byte) string {
+	zeros := 0
+	for zeros < len(b) && b[zeros] == 0 {
+		zeros++
+	}
+	num := append([]byte(nil), b[zeros:]...)
+	var digits []byte
+	for len(num) > 0 {
+		// One long division of num by 36, most significant byte first.
+		rem, q := 0, num[:0]
+		for _, c := range num {
+			acc := rem<<8 | int(c)
+			if d := acc / 36; d > 0 || len(q) > 0 {
+				q = append(q, byte(d))
+			}
+			rem = acc % 36
+		}
+		digits = append(digits, base36Lower[rem])
+		num = q
+	}
+	for range zeros {
+		digits = append(digits, base36Lower[0])
+	}
+	slices.Reverse(digits)
+	return "k" + string(digits)
 }

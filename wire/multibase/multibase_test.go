@@ -113,3 +113,13 @@ func TestDecodeMultibase(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeBase36(t *testing.T) {
+	for _, b := range [][]byte{{0}, {0, 0, 1}, {1, 0x72, 0, 0x24, 8, 1, 0x12, 0x20, 0xff, 0xee}, []byte("any bytes at all")} {
+		s := EncodeBase36(b)
+		got, err := Decode(s)
+		if err != nil || string(got) != string(b) {
+			t.Errorf("Decode(EncodeBase36(%x)) = %x, %v (text %q)", b, got, err, s)
+		}
+	}
+}
