@@ -256,6 +256,8 @@ type DHT struct {
 	senders map[peer.ID]*sender
 	writers map[peer.ID]*rate.Limiter
 	checks  map[peer.ID]bool // admissions queued or running
+	workers int              // admission workers running
+	closed  bool             // Close has begun: spawn nothing
 
 	counters sync.Map // counter name → *atomic.Uint64
 }
@@ -301,13 +303,34 @@ func New(n *node.Node, cfg Config) (*DHT, error) {
 		Closed:           d.cancel,
 	})
 	d.updateServing()
-	workers := 4
-	d.wg.Add(workers + 1)
-	for range workers {
-		go d.admitLoop()
-	}
+	d.wg.Add(1)
 	go d.loop()
 	return d, nil
+}
+
+// admitWorkers bounds the routing-table admission checks run at once.
+// Workers start when candidates are queued and end when the queue is
+// empty, so an idle DHT keeps none.
+const admitWorkers = 4
+
+// spawn runs f in a goroutine that Close waits for; once Close has begun
+// it runs nothing and returns false.
+func (d *DHT) spawn(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.spawnLocked(f)
+}
+
+func (d *DHT) spawnLocked(f func()) bool {
+	if d.closed {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Close stops the DHT: it stops serving, ends its goroutines and waits for
@@ -316,6 +339,7 @@ func (d *DHT) Close() error {
 	d.remove()
 	d.cancel()
 	d.mu.Lock()
+	d.closed = true
 	serving := d.serving
 	d.serving = false
 	d.mu.Unlock()
@@ -436,8 +460,7 @@ func (d *DHT) protocolsChanged(c *node.Conn, protos []string) {
 	id := c.RemotePeer()
 	if !slices.Contains(protos, d.cfg.Protocol) {
 		if d.table.Remove(id) {
-			d.wg.Add(1)
-			go func() { defer d.wg.Done(); d.n.Unprotect(id, d.protectTag()) }()
+			d.spawn(func() { d.n.Unprotect(id, d.protectTag()) })
 		}
 		return
 	}
@@ -469,6 +492,9 @@ func (d *DHT) queueAdmission(id peer.ID, ips []netip.Addr, alive bool) {
 	select {
 	case d.admit <- admission{id, ips, alive}:
 		d.checks[id] = true
+		if d.workers < admitWorkers && d.spawnLocked(d.admitLoop) {
+			d.workers++
+		}
 	default:
 		d.count(LimitAdmissions)
 	}
@@ -482,17 +508,24 @@ func (d *DHT) protectTag() string { return "kad:" + d.cfg.Protocol }
 // lookupCheck), and it replaces the least recently seen peer of a full
 // bucket only if that one fails the same check.
 func (d *DHT) admitLoop() {
-	defer d.wg.Done()
 	for {
+		d.mu.Lock()
+		var a admission
 		select {
-		case <-d.ctx.Done():
-			return
-		case a := <-d.admit:
-			d.admitOne(a)
-			d.mu.Lock()
-			delete(d.checks, a.id)
+		case a = <-d.admit:
+		default:
+			d.workers--
 			d.mu.Unlock()
+			return
 		}
+		d.mu.Unlock()
+		if d.ctx.Err() != nil {
+			continue // drain, so that the worker count stays right
+		}
+		d.admitOne(a)
+		d.mu.Lock()
+		delete(d.checks, a.id)
+		d.mu.Unlock()
 	}
 }
 

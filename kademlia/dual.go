@@ -125,9 +125,7 @@ func (d *Dual) FindProvidersAsync(ctx context.Context, key []byte, count int) <-
 	ctx, cancel := context.WithCancel(ctx)
 	wan := d.WAN.FindProvidersAsync(ctx, key, count)
 	lan := d.LAN.FindProvidersAsync(ctx, key, count)
-	d.WAN.wg.Add(1)
-	go func() {
-		defer d.WAN.wg.Done()
+	ok := d.WAN.spawn(func() {
 		defer close(out)
 		defer cancel()
 		seen := make(map[peer.ID]bool)
@@ -159,7 +157,11 @@ func (d *Dual) FindProvidersAsync(ctx context.Context, key []byte, count int) <-
 				return
 			}
 		}
-	}()
+	})
+	if !ok {
+		cancel()
+		close(out)
+	}
 	return out
 }
 

@@ -14,6 +14,9 @@ import (
 // ErrNotFound is returned when a lookup ended without what it looked for.
 var ErrNotFound = errors.New("kademlia: not found")
 
+// ErrClosed is returned by requests made after Close.
+var ErrClosed = errors.New("kademlia: DHT closed")
+
 // OptimisticShare is the share of the closest peers a new provide or put
 // waits for before it returns; the rest finish in the background. 0.75
 // is go-libp2p-kad-dht's optimistic provide return ratio.
@@ -73,9 +76,7 @@ func (d *DHT) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
 // closes when the lookup ends or ctx does.
 func (d *DHT) FindProvidersAsync(ctx context.Context, key []byte, count int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, max(min(count, 64), 1))
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	ok := d.spawn(func() {
 		defer close(out)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -89,7 +90,10 @@ func (d *DHT) FindProvidersAsync(ctx context.Context, key []byte, count int) <-c
 				return false
 			}
 		})
-	}()
+	})
+	if !ok {
+		close(out) // closed DHT: nothing to find
+	}
 	return out
 }
 
@@ -198,9 +202,7 @@ func (d *DHT) toEach(ctx context.Context, peers []peer.ID, m *Message, reply boo
 	type result struct{ err error }
 	results := make(chan result, len(peers))
 	for _, p := range peers {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
+		ok := d.spawn(func() {
 			rctx, cancel := context.WithTimeout(d.ctx, d.cfg.RequestTimeout)
 			defer cancel()
 			var err error
@@ -210,7 +212,10 @@ func (d *DHT) toEach(ctx context.Context, peers []peer.ID, m *Message, reply boo
 				err = d.send(rctx, p, m)
 			}
 			results <- result{err}
-		}()
+		})
+		if !ok {
+			results <- result{ErrClosed}
+		}
 	}
 	want := int(float64(len(peers))*OptimisticShare + 0.999)
 	ok, failed := 0, 0
@@ -306,11 +311,7 @@ func (d *DHT) GetValue(ctx context.Context, key string) ([]byte, error) {
 	}
 	if len(stale) > 0 {
 		rec := &Record{Key: kb, Value: values[best]}
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.toEach(d.ctx, stale, &Message{Type: PutValue, Key: kb, Record: rec}, true)
-		}()
+		d.spawn(func() { d.toEach(d.ctx, stale, &Message{Type: PutValue, Key: kb, Record: rec}, true) })
 	}
 	return values[best], nil
 }
