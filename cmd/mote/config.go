@@ -104,6 +104,9 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		cfg.Preset, cfg.Limits = name, l
+		if cfg.DHT.Limits, err = effectiveDHTBudget(cfg, name); err != nil {
+			return err
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

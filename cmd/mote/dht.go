@@ -33,8 +33,8 @@ var dhtModes = map[string]string{
 }
 
 // startDHT starts the public and the LAN DHT on n in mode (a dhtModes
-// value), or nothing for "off".
-func startDHT(n *node.Node, mode string) (*kademlia.Dual, error) {
+// value), or nothing for "off", within budget.
+func startDHT(n *node.Node, mode string, budget kademlia.Budget) (*kademlia.Dual, error) {
 	if mode == "" {
 		mode = "auto"
 	}
@@ -49,7 +49,19 @@ func startDHT(n *node.Node, mode string) (*kademlia.Dual, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kademlia.NewDual(n, kademlia.Config{Mode: km})
+	cfg := kademlia.Config{Mode: km}
+	budget.Apply(&cfg)
+	return kademlia.NewDual(n, cfg)
+}
+
+// effectiveDHTBudget is the preset's DHT budget with the repo's
+// overrides.
+func effectiveDHTBudget(cfg *repoConfig, preset string) (kademlia.Budget, error) {
+	b, err := kademlia.PresetBudget(preset)
+	if err != nil {
+		return kademlia.Budget{}, err
+	}
+	return b.Override(cfg.DHT.Limits), nil
 }
 
 // peerOut is a peer and its addresses, as the dht commands print them.
@@ -413,4 +425,17 @@ func cmdDHT(args []string, stdout, stderr io.Writer) error {
 		})
 	}
 	return nil
+}
+
+// addDHTLimits adds to limits how often each of the DHTs' limits fired
+// (the kad.Max… counters, summed over the WAN and LAN DHTs), so that
+// `mote stats` lists them with the node's.
+func addDHTLimits(limits map[string]uint64, d *kademlia.Dual) {
+	for _, x := range []*kademlia.DHT{d.WAN, d.LAN} {
+		for name, v := range x.Stats().Counters {
+			if strings.HasPrefix(name, "kad.Max") {
+				limits[name] += v
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mote-p2p/mote/ipns"
+	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -110,5 +111,26 @@ func TestDHTCommands(t *testing.T) {
 	off := startDaemon(t, env, ro, "--repo", ro, "--listen", loopback, "--dht", "off")
 	if r := mote(t, env, "dht", "query", "--repo", off.repo, a.id); r.code == 0 || !strings.Contains(r.stderr, "unknown command") {
 		t.Errorf("dht query on a daemon without DHT: %s", r)
+	}
+}
+
+// TestDHTBudgetConfig: the preset's DHT limits, with the repo's
+// overrides, are those config show --effective prints.
+func TestDHTBudgetConfig(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	repo := t.TempDir()
+	if err := os.WriteFile(filepath.Join(repo, configFile), []byte(`{"DHT": {"Limits": {"MaxValueRecords": 9}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustMote(t, env, "config", "show", "--effective", "--preset", "iot", "--repo", repo)
+	var cfg repoConfig
+	if err := json.Unmarshal([]byte(r.stdout), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := kademlia.PresetBudget("iot")
+	want.MaxValueRecords = 9
+	if cfg.DHT.Limits != want {
+		t.Errorf("effective DHT limits %+v, want %+v", cfg.DHT.Limits, want)
 	}
 }

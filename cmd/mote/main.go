@@ -219,7 +219,11 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if *dhtMode == "" {
 		*dhtMode = cfg.Routing.Type
 	}
-	dht, err := startDHT(n, *dhtMode)
+	budget, err := effectiveDHTBudget(cfg, presetName)
+	if err != nil {
+		return err
+	}
+	dht, err := startDHT(n, *dhtMode, budget)
 	if err != nil {
 		return err
 	}
@@ -229,6 +233,11 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		services = dhtCommands(dht)
 		for k, f := range nameCommands(n, dht) {
 			services[k] = f
+		}
+		services["stats"] = func(context.Context, []string) (any, error) {
+			st := nodeStats(n)
+			addDHTLimits(st.Limits, dht)
+			return st, nil
 		}
 	}
 

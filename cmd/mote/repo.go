@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	ma "github.com/mote-p2p/mote/wire/multiaddr"
@@ -55,6 +56,11 @@ type repoConfig struct {
 	}
 	// Bootstrap lists peers (multiaddrs ending in /p2p/<id>) dialed at start.
 	Bootstrap []string
+	// DHT holds the DHT's bounds over the preset's (zero fields keep
+	// the preset's; `mote config show --effective` prints them all).
+	DHT struct {
+		Limits kademlia.Budget
+	}
 	// Routing is Kubo's section of the same name.
 	Routing struct {
 		// Type is the DHT mode: auto (default), client, server or off,
