@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mote-p2p/mote/ipns"
 	"github.com/mote-p2p/mote/kademlia"
@@ -132,5 +133,48 @@ func TestDHTBudgetConfig(t *testing.T) {
 	want.MaxValueRecords = 9
 	if cfg.DHT.Limits != want {
 		t.Errorf("effective DHT limits %+v, want %+v", cfg.DHT.Limits, want)
+	}
+}
+
+// TestDHTPeersSaved: a daemon saves its routing-table peers at shutdown
+// and reconnects to them at its next start, with no bootstrap list.
+func TestDHTPeersSaved(t *testing.T) {
+	t.Parallel()
+	env := childEnv()
+	ra, rb := t.TempDir(), t.TempDir()
+	a := startDaemon(t, env, ra, "--repo", ra, "--dht", "server")
+	b := startDaemon(t, env, rb, "--repo", rb, "--dht", "server", "--bootstrap", a.addrs[0])
+	// Wait until B's LAN table holds A (its bootstrap runs in the
+	// background once the daemon is ready).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var st dhtStats
+		r := mustMote(t, env, "stats", "dht", "--repo", rb, "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.LAN.Peers == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's LAN table never took A: %+v", st.LAN)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a separate process
+	}
+	b.stop(os.Interrupt)
+	saved, err := os.ReadFile(filepath.Join(rb, peersFile))
+	if err != nil || !strings.Contains(string(saved), a.id) {
+		t.Fatalf("%s after shutdown: %q, %v; want A's addresses", peersFile, saved, err)
+	}
+	b2 := startDaemon(t, env, rb, "--repo", rb, "--dht", "server")
+	deadline = time.Now().Add(20 * time.Second)
+	for !slices.ContainsFunc(peers(t, env, b2), func(p string) bool { return strings.HasSuffix(p, "/p2p/"+a.id) }) {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted daemon did not reconnect to its saved peer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := mote(t, env, "init", "--repo", rb); r.code == 0 {
+		t.Error("mote init over an existing repo succeeded")
 	}
 }

@@ -40,6 +40,7 @@ const usage = `usage: mote <command> [flags]
 
 commands:
   daemon        run a node (creates the repo on first start)
+  init          create a repo (--profile=test: loopback only, no bootstrap peers)
   id            print the node's peer ID (--json: addresses, agent, protocols)
   swarm peers   list the running daemon's connections
   swarm connect connect the running daemon to MULTIADDR/p2p/<id>
@@ -56,7 +57,7 @@ commands:
 
 // commands are those run dispatches, for `mote help COMMAND`.
 var commands = map[string]bool{
-	"daemon": true, "id": true, "swarm": true, "ping": true, "perf": true,
+	"daemon": true, "init": true, "id": true, "swarm": true, "ping": true, "perf": true,
 	"interop": true, "config": true, "stats": true, "dht": true, "name": true,
 }
 
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "daemon":
 		err = cmdDaemon(rest, stdout, stderr)
+	case "init":
+		err = cmdInit(rest, stdout, stderr)
 	case "id":
 		err = cmdID(rest, stdout, stderr)
 	case "swarm":
@@ -266,24 +269,22 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "listening on %s/p2p/%s\n", a, n.ID())
 	}
 	var bootWG sync.WaitGroup
-	var bootPeers []peer.AddrInfo
-	for _, b := range bootstrap {
-		id, addr, err := parsePeerAddr(b)
-		if err != nil {
-			fmt.Fprintln(stderr, "bootstrap:", err)
-			continue
-		}
-		n.Protect(id, "bootstrap") // never trimmed by the connection manager
-		bootPeers = append(bootPeers, peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{addr}})
-	}
 	bootWG.Add(1)
 	go func() {
 		defer bootWG.Done()
 		cctx, cancel := context.WithTimeout(node.Explicit(ctx), 30*time.Second) // the user's list: no dial filter
 		defer cancel()
+		bootPeers := resolveBootstrap(cctx, bootstrap, stderr)
+		for _, p := range bootPeers {
+			n.Protect(p.ID, "bootstrap") // never trimmed by the connection manager
+		}
 		if dht != nil {
+			saved, err := loadDHTPeers(*repo)
+			if err != nil {
+				fmt.Fprintln(stderr, "saved DHT peers:", err)
+			}
 			// Connects to them, then looks up our own ID.
-			if err := dht.Bootstrap(cctx, bootPeers...); err != nil && len(bootPeers) > 0 {
+			if err := dht.Bootstrap(cctx, append(bootPeers, saved...)...); err != nil && len(bootPeers)+len(saved) > 0 {
 				fmt.Fprintln(stderr, "bootstrap:", err)
 			}
 			return
@@ -305,6 +306,11 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "shutting down")
 	cancel()
 	bootWG.Wait()
+	if dht != nil {
+		if err := saveDHTPeers(*repo, dht); err != nil {
+			fmt.Fprintln(stderr, "save DHT peers:", err)
+		}
+	}
 	return nil
 }
 

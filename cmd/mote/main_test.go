@@ -164,6 +164,11 @@ var (
 // waited for when the test ends.
 func startDaemon(t *testing.T, env []string, repo string, args ...string) *daemon {
 	t.Helper()
+	// A new repo gets the test profile: without it the daemon would
+	// dial the public bootstrap peers.
+	if _, err := os.Stat(filepath.Join(repo, configFile)); errors.Is(err, os.ErrNotExist) {
+		mustMote(t, env, "init", "--profile=test", "--repo", repo)
+	}
 	cmd := exec.Command(moteExe(t), append([]string{"daemon"}, args...)...)
 	cmd.Env = env
 	d := &daemon{t: t, cmd: cmd, stdout: newOutBuf(), stderr: newOutBuf(), exited: make(chan struct{}), repo: repo}
@@ -603,6 +608,20 @@ func TestDaemonDefaults(t *testing.T) {
 	home := t.TempDir()
 	env := childEnv("HOME=" + home)
 	repo := filepath.Join(home, ".mote")
+	// The default config, but for the public bootstrap list, which a
+	// test must not dial.
+	mustMote(t, env, "init")
+	cfg, err := readConfig(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Bootstrap, defaultBootstrap) {
+		t.Errorf("a new repo's bootstrap list: %q, want the public one", cfg.Bootstrap)
+	}
+	cfg.Bootstrap = []string{}
+	if err := writeConfig(repo, cfg); err != nil {
+		t.Fatal(err)
+	}
 	d := startDaemon(t, env, repo)
 
 	for _, f := range []string{keyFile, configFile, apiFile} {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
@@ -81,7 +82,7 @@ func newRepoConfig() *repoConfig {
 	cfg := &repoConfig{}
 	cfg.Addresses.Swarm = defaultSwarm
 	cfg.Addresses.API = "/ip4/127.0.0.1/tcp/0"
-	cfg.Bootstrap = []string{}
+	cfg.Bootstrap = slices.Clone(defaultBootstrap)
 	return cfg
 }
 

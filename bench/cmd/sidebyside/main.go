@@ -745,6 +745,10 @@ func (r *runner) measureDaemon(preset string) (IdleResult, error) {
 		return IdleResult{}, err
 	}
 	defer os.RemoveAll(repo)
+	// The test profile: no bootstrap peers, so the daemon reaches no one.
+	if out, err := exec.Command(r.daemon, "init", "--profile=test", "--repo", repo).CombinedOutput(); err != nil {
+		return IdleResult{}, fmt.Errorf("mote init: %w: %s", err, out)
+	}
 	cmd := exec.Command(r.daemon, "daemon", "--repo", repo, "--preset", preset,
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
 	cmd.Stdout, cmd.Stderr = io.Discard, r.o.log
