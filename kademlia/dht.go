@@ -616,7 +616,8 @@ func (d *DHT) Bootstrap(ctx context.Context, peers ...peer.AddrInfo) error {
 			case <-c.Identified():
 			case <-cctx.Done():
 			}
-			if d.n.Peerstore().SupportsProtocol(p.ID, d.cfg.Protocol) && d.alive(p.ID, false) {
+			if !c.Limited() && d.accepts(c.RemoteMultiaddr()) &&
+				d.n.Peerstore().SupportsProtocol(p.ID, d.cfg.Protocol) && d.alive(p.ID, false) {
 				d.table.Add(p.ID, connIPs(c), time.Now())
 			}
 		}()
