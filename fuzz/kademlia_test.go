@@ -6,8 +6,11 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mote-p2p/mote/kademlia"
+	"github.com/mote-p2p/mote/peer"
+	ma "github.com/mote-p2p/mote/wire/multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -287,6 +290,53 @@ func FuzzKadMessage(f *testing.F) {
 		}
 		if ref2, _, _, ok := kadRef(enc); !ok || !kadSame(ref2, m) {
 			t.Fatalf("protowire reads our encoding differently: %+v", ref2)
+		}
+	})
+}
+
+// FuzzKadProviderRecords feeds the provider entries of a decoded
+// ADD_PROVIDER-like message into a small provider store, as the server
+// does: whatever the bytes, the store stays within its bounds and gives
+// back only what it took, each with at most its address limit.
+func FuzzKadProviderRecords(f *testing.F) {
+	for _, s := range kadSeeds {
+		f.Add(identifyHex(strings.ReplaceAll(s, " ", "")))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := kademlia.DecodeMessage(b, kademlia.Limits{})
+		if err != nil {
+			return
+		}
+		cfg := kademlia.ProviderConfig{MaxPerKey: 3, MaxKeys: 2, MaxRecords: 4, MaxAddrs: 2}
+		st := kademlia.NewProviderStore(cfg)
+		now := time.Unix(1_700_000_000, 0)
+		took := map[peer.ID]bool{}
+		for _, e := range m.ProviderPeers {
+			id, err := peer.IDFromBytes(e.ID)
+			if err != nil {
+				continue
+			}
+			var addrs []ma.Multiaddr
+			for _, a := range e.Addrs {
+				if x, err := ma.NewMultiaddrBytes(a); err == nil {
+					addrs = append(addrs, x)
+				}
+			}
+			if st.Add(m.Key, id, addrs, now) == nil {
+				took[id] = true
+			}
+		}
+		keys, records := st.Len()
+		if keys > cfg.MaxKeys || records > cfg.MaxRecords {
+			t.Fatalf("store holds %d keys, %d records: over its bounds", keys, records)
+		}
+		for _, p := range st.Get(m.Key, now, 0) {
+			if !took[p.ID] {
+				t.Fatalf("store gave back %s, which it never took", p.ID)
+			}
+			if len(p.Addrs) > cfg.MaxAddrs {
+				t.Fatalf("store kept %d addresses for one provider", len(p.Addrs))
+			}
 		}
 	})
 }

@@ -583,6 +583,7 @@ func (d *DHT) loop() {
 			d.updateServing()
 		case <-refresh:
 			d.Refresh(d.ctx)
+			d.reviewProtection(time.Now())
 		case now := <-gc.C:
 			d.providers.GC(now)
 			d.values.GC(now)
@@ -618,7 +619,9 @@ func (d *DHT) Bootstrap(ctx context.Context, peers ...peer.AddrInfo) error {
 			}
 			if !c.Limited() && d.accepts(c.RemoteMultiaddr()) &&
 				d.n.Peerstore().SupportsProtocol(p.ID, d.cfg.Protocol) && d.alive(p.ID, false) {
-				d.table.Add(p.ID, connIPs(c), time.Now())
+				if res, _ := d.table.Add(p.ID, connIPs(c), time.Now()); res == Added {
+					d.n.Protect(p.ID, d.protectTag())
+				}
 			}
 		}()
 	}
@@ -650,6 +653,28 @@ func (d *DHT) Refresh(ctx context.Context) {
 			continue
 		}
 		run(key)
+	}
+}
+
+// UsefulWindow is how long a routing-table peer stays protected in the
+// connection manager after it last answered a query usefully (or after it
+// joined the table): peers that stopped being useful may be trimmed like
+// any other, and rejoin the protection when they answer again. Ours; go
+// tags table peers for the connection manager without such a window.
+const UsefulWindow = time.Hour
+
+// reviewProtection protects the routing-table peers that were useful
+// within UsefulWindow and unprotects the others.
+func (d *DHT) reviewProtection(now time.Time) {
+	since := now.Add(-UsefulWindow)
+	for _, b := range d.table.Buckets() {
+		for _, p := range b.Peers {
+			if p.LastUseful.After(since) || p.AddedAt.After(since) {
+				d.n.Protect(p.ID, d.protectTag())
+			} else {
+				d.n.Unprotect(p.ID, d.protectTag())
+			}
+		}
 	}
 }
 

@@ -269,3 +269,35 @@ func TestStreamReuse(t *testing.T) {
 		}
 	})
 }
+
+// TestProtectedWhileUseful: a routing-table peer is protected in the
+// connection manager while it answers usefully, and no longer once it
+// has not for UsefulWindow; one that leaves the table is unprotected.
+func TestProtectedWhileUseful(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, nodes := newSim(t, 4, transport.Link{Latency: time.Millisecond}, nil)
+		a := nodes[1]
+		peers := a.d.RoutingTable().Peers()
+		if len(peers) == 0 {
+			t.Fatal("empty table")
+		}
+		for _, id := range peers {
+			if !a.n.IsProtected(id) {
+				t.Errorf("table peer %s not protected", id.ShortString())
+			}
+		}
+		useful := peers[0]
+		time.Sleep(UsefulWindow + time.Minute)
+		a.d.RoutingTable().MarkUseful(useful, time.Now())
+		a.d.reviewProtection(time.Now())
+		for _, id := range peers {
+			if got, want := a.n.IsProtected(id), id == useful; got != want {
+				t.Errorf("peer %s protected %v after an hour, want %v (useful %v)", id.ShortString(), got, want, id == useful)
+			}
+		}
+		a.d.requestFailed(useful)
+		if a.n.IsProtected(useful) {
+			t.Error("a peer dropped from the table stays protected")
+		}
+	})
+}
