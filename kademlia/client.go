@@ -96,7 +96,12 @@ func (d *DHT) exchange(ctx context.Context, id peer.ID, m *Message, reply bool) 
 	for attempt := 0; ; attempt++ {
 		reused := s.s != nil
 		if s.s == nil {
-			st, err := d.n.NewStream(ctx, id, d.cfg.Protocol)
+			// The dial counts against the request's time: a peer
+			// that no longer answers must not hold a lookup for a whole
+			// dial timeout.
+			sctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
+			st, err := d.n.NewStream(sctx, id, d.cfg.Protocol)
+			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("kademlia: %s to %s: %w", m.Type, id.ShortString(), err)
 			}

@@ -62,7 +62,9 @@ func cmdInterop(args []string, stdout, stderr io.Writer) (err error) {
 	target := check.Target{Addrs: fs.Args()}
 	if *kuboPath != "" {
 		progress("starting kubo " + *kuboPath)
-		k, err := check.StartKubo(ctx, *kuboPath, check.KuboOptions{Config: cfg})
+		// A DHT server, so that the DHT rows are checked both ways
+		// (--kubo-config Routing.Type="none" turns it off).
+		k, err := check.StartKubo(ctx, *kuboPath, check.KuboOptions{Routing: "dhtserver", Config: cfg})
 		if err != nil {
 			progress("")
 			return err

@@ -78,7 +78,7 @@ func TestInteropGoodPeer(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Cells) != 17*3 || len(m.Versions) != 1 || m.Versions[0] != "mote/"+node.Version || !strings.HasSuffix(addrs[0], m.Peer) {
+	if len(m.Cells) != 27*3 || len(m.Versions) != 1 || m.Versions[0] != "mote/"+node.Version || !strings.HasSuffix(addrs[0], m.Peer) {
 		t.Errorf("JSON: peer %s, versions %v, %d cells", m.Peer, m.Versions, len(m.Cells))
 	}
 	md, err := os.ReadFile(mdFile)
@@ -111,7 +111,7 @@ func TestInteropBrokenPeer(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "Error: interop: some checks failed") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	if !strings.Contains(stderr, "[51/51] quic-v1 out: ") {
+	if !strings.Contains(stderr, "[81/81] quic-v1 out: ") {
 		t.Errorf("no progress on stderr:\n%s", stderr)
 	}
 	for _, s := range []string{"identify       signed peer record              FAIL [", "(signed with its key), not the peer's", " 3 FAIL,", "(broken/1)"} {

@@ -7,12 +7,14 @@
 // QUIC-v1, from a fresh mote identity per column, and checks the
 // handshake (and that a dial for another peer ID at the same address
 // fails), the muxer, identify field by field, ping, perf when the peer
-// advertises it, and identify push. With a peer the runner drives
+// advertises it, identify push, and each request of the Kademlia DHT
+// when the peer advertises it. With a peer the runner drives
 // (Target.Peer: a Kubo from StartKubo, or anything implementing Peer) it
 // also checks the other direction, the peer dialing mote, and the checks
 // that need the peer's cooperation: what the peer learned from mote's
 // identify and push (Kubo: `ipfs id`), the peer pinging mote (`ipfs
-// ping`), and a push from the peer (`ipfs p2p listen`). A check
+// ping`), a push from the peer (`ipfs p2p listen`), and, with a
+// DHTPeer, the peer's DHT requests to mote (`ipfs routing`). A check
 // that needs the peer's cooperation and cannot get it is not checked,
 // never passed. Every check has a time limit (Options.Timeout): a hung
 // peer gives "timed out after N s", never a hung runner.
@@ -49,6 +51,7 @@ type Target struct {
 // Peer is a peer the runner drives, for the checks that need its side.
 // *Kubo is one (through its CLI); bench's matrix test drives a go-libp2p
 // host in-process. Each method is called under the time limit of a check.
+// A Peer that is also a DHTPeer is made to query mote's DHT.
 type Peer interface {
 	// Info names the peer for the matrix.
 	Info(ctx context.Context) PeerInfo
@@ -93,7 +96,9 @@ type IDInfo struct {
 
 // Options tune Run. The zero value is usable.
 type Options struct {
-	// Timeout bounds each check. Default 10 s.
+	// Timeout bounds each check, and each wait for what the peer's DHT
+	// does in the background (taking mote into its routing table,
+	// announcing a provider record). Default 10 s.
 	Timeout time.Duration
 	// PerfBytes is sent each way by the perf check. Default 1 MiB.
 	PerfBytes uint64
@@ -132,6 +137,16 @@ var rows = []Row{
 	{"ping", "ping", "mote pings peer", "ping/ping.md"},
 	{"ping-served", "ping", "peer pings mote", "ping/ping.md"},
 	{"perf", "perf", "mote asks peer", "perf/perf.md"},
+	{"kad-find-node", "kad", "FIND_NODE: mote asks", "kad-dht/README.md"},
+	{"kad-put-value", "kad", "PUT_VALUE: mote asks", "kad-dht/README.md"},
+	{"kad-get-value", "kad", "GET_VALUE: mote asks", "kad-dht/README.md"},
+	{"kad-add-provider", "kad", "ADD_PROVIDER: mote asks", "kad-dht/README.md"},
+	{"kad-get-providers", "kad", "GET_PROVIDERS: mote asks", "kad-dht/README.md"},
+	{"kad-find-node-served", "kad", "FIND_NODE: peer asks mote", "kad-dht/README.md"},
+	{"kad-put-value-served", "kad", "PUT_VALUE: peer asks mote", "kad-dht/README.md"},
+	{"kad-get-value-served", "kad", "GET_VALUE: peer asks mote", "kad-dht/README.md"},
+	{"kad-add-provider-served", "kad", "ADD_PROVIDER: peer asks mote", "kad-dht/README.md"},
+	{"kad-get-providers-served", "kad", "GET_PROVIDERS: peer asks mote", "kad-dht/README.md"},
 }
 
 func (o *Options) setDefaults() {

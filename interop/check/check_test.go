@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mote-p2p/mote/identify"
+	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/perf"
@@ -53,12 +54,24 @@ func goodPeer() map[string]map[string]want {
 	all("push-sent", want{NotChecked, "what it kept is seen only from its side"})
 	all("push-received", want{NotChecked, "the peer pushed nothing"})
 	all("ping-served", want{NotChecked, "needs the peer to ping mote"})
+	for _, row := range kadServed {
+		all(row, want{NotChecked, "needs the peer to query mote"})
+	}
 	return w
 }
 
-// startPeer starts a mote node on loopback TCP and QUIC serving perf,
-// changed by mod, and returns its addresses.
-func startPeer(t *testing.T, mod func(*node.Node)) (*node.Node, []string) {
+// startPeer starts a mote node on loopback TCP and QUIC serving perf
+// and the DHT (kademlia.ID, every address accepted), changed by mod, and
+// returns it, its DHT and its addresses.
+func startPeer(t *testing.T, mod func(*node.Node)) (*node.Node, *kademlia.DHT, []string) {
+	t.Helper()
+	return startPeerDHT(t, true, mod)
+}
+
+// startPeerDHT is startPeer with the DHT only if withDHT (nil if not).
+// A peer's protocols should not change once Run dials it: its push
+// would reach the first column.
+func startPeerDHT(t *testing.T, withDHT bool, mod func(*node.Node)) (*node.Node, *kademlia.DHT, []string) {
 	t.Helper()
 	n, err := node.New(node.Config{ListenAddrs: []ma.Multiaddr{
 		ma.StringCast("/ip4/127.0.0.1/tcp/0"),
@@ -68,6 +81,18 @@ func startPeer(t *testing.T, mod func(*node.Node)) (*node.Node, []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
+	var d *kademlia.DHT
+	if withDHT {
+		if d, err = kademlia.New(n, kademlia.Config{Protocol: kademlia.ID, Mode: kademlia.ModeServer}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		// The node of a column is gone for good once it disconnected;
+		// left in the table, it would stall the lookups of the next
+		// columns (a QUIC dial to a closed port is not refused: it
+		// times out).
+		n.AddHooks(node.Hooks{PeerDisconnected: func(id peer.ID) { d.RoutingTable().Remove(id) }})
+	}
 	n.SetHandler(perf.ID, func(s *node.Stream) { perf.Serve(s) })
 	if mod != nil {
 		mod(n)
@@ -76,7 +101,7 @@ func startPeer(t *testing.T, mod func(*node.Node)) (*node.Node, []string) {
 	for _, a := range n.Addrs() {
 		addrs = append(addrs, a.String()+"/p2p/"+n.ID().String())
 	}
-	return n, addrs
+	return n, d, addrs
 }
 
 // identifyHandler serves identify as the node does, with edit applied to
@@ -140,7 +165,7 @@ func checkMatrix(t *testing.T, m *Matrix, w map[string]map[string]want) {
 }
 
 func TestGoodPeer(t *testing.T) {
-	_, addrs := startPeer(t, nil)
+	_, _, addrs := startPeer(t, nil)
 	var progress []Progress
 	m := run(t, addrs, Options{Progress: func(p Progress) { progress = append(progress, p) }})
 	checkMatrix(t, m, goodPeer())
@@ -162,7 +187,7 @@ func TestBadSignedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, addrs := startPeer(t, func(n *node.Node) {
+	_, _, addrs := startPeer(t, func(n *node.Node) {
 		n.SetHandler(identify.ID, identifyHandler(n, func(m *identify.Message) {
 			rec := &peer.PeerRecord{ID: n.ID(), Seq: 1, Addrs: n.Addrs()}
 			env, err := peer.Seal(other, peer.PeerRecordDomain, peer.PeerRecordPayloadType, rec.Marshal())
@@ -188,7 +213,7 @@ func TestBadSignedRecord(t *testing.T) {
 
 // A protocol advertised in identify but refused with na.
 func TestAdvertisedButRefused(t *testing.T) {
-	_, addrs := startPeer(t, func(n *node.Node) {
+	_, _, addrs := startPeer(t, func(n *node.Node) {
 		n.RemoveHandler(perf.ID)
 		n.SetHandler(identify.ID, identifyHandler(n, func(m *identify.Message) {
 			m.Protocols = append(m.Protocols, perf.ID)
@@ -204,7 +229,7 @@ func TestAdvertisedButRefused(t *testing.T) {
 
 // A protocol neither advertised nor served is n/a, not a failure.
 func TestNotAdvertised(t *testing.T) {
-	_, addrs := startPeer(t, func(n *node.Node) { n.RemoveHandler(perf.ID) })
+	_, _, addrs := startPeer(t, func(n *node.Node) { n.RemoveHandler(perf.ID) })
 	m := run(t, addrs, Options{})
 	w := goodPeer()
 	for _, col := range outCols {
@@ -216,7 +241,7 @@ func TestNotAdvertised(t *testing.T) {
 // A handler that never answers: the check times out, the runner does not
 // hang.
 func TestStalledHandler(t *testing.T) {
-	_, addrs := startPeer(t, func(n *node.Node) {
+	_, _, addrs := startPeer(t, func(n *node.Node) {
 		n.SetHandler(ping.ID, func(s *node.Stream) {
 			io.Copy(io.Discard, s) // reads the pings, never echoes
 			s.Close()
@@ -236,7 +261,7 @@ func TestStalledHandler(t *testing.T) {
 
 // An identify message over the 8 KiB limit.
 func TestOversizedIdentify(t *testing.T) {
-	_, addrs := startPeer(t, func(n *node.Node) {
+	_, _, addrs := startPeer(t, func(n *node.Node) {
 		n.SetHandler(identify.ID, func(s *node.Stream) {
 			s.Write(append(wire.AppendUvarint(nil, 9000), make([]byte, 9000)...))
 			s.Close()
@@ -249,14 +274,17 @@ func TestOversizedIdentify(t *testing.T) {
 		for _, row := range []string{"id-key", "id-agent", "id-protocols", "id-listen", "id-observed", "id-record"} {
 			w[row][col] = want{NotChecked, noMessage}
 		}
-		w["perf"][col] = want{NotChecked, noMessage} // whether it is advertised is unknown
+		// Whether they are advertised is unknown.
+		for _, row := range append([]string{"perf"}, kadAsks...) {
+			w[row][col] = want{NotChecked, noMessage}
+		}
 	}
 	checkMatrix(t, m, w)
 }
 
 // The address hosts another peer than its /p2p/ID says.
 func TestWrongPeerID(t *testing.T) {
-	n, addrs := startPeer(t, nil)
+	n, _, addrs := startPeer(t, nil)
 	key, err := peer.GenerateEd25519(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +310,7 @@ func TestWrongPeerID(t *testing.T) {
 // A dial for a peer ID that the peer does not have must fail; here the
 // "wrong" ID is the peer's own, so it succeeds and the cell fails.
 func TestWrongIDAccepted(t *testing.T) {
-	n, addrs := startPeer(t, nil)
+	n, _, addrs := startPeer(t, nil)
 	m := run(t, addrs, Options{wrongID: n.ID()})
 	w := goodPeer()
 	for _, col := range outCols {
@@ -340,7 +368,7 @@ func TestSilentListener(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	n, addrs := startPeer(t, nil)
+	n, _, addrs := startPeer(t, nil)
 	key, err := peer.GenerateEd25519(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -424,7 +452,7 @@ func TestSetJSON(t *testing.T) {
 // with the peer).
 func TestNoGoroutinesLeft(t *testing.T) {
 	before := runtime.NumGoroutine()
-	n, addrs := startPeer(t, nil)
+	n, _, addrs := startPeer(t, nil)
 	run(t, addrs, Options{})
 	n.Close()
 	deadline := time.Now().Add(5 * time.Second)

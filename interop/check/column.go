@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mote-p2p/mote/kademlia"
 	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/secure"
 	"github.com/mote-p2p/mote/transport"
@@ -38,6 +39,13 @@ type column struct {
 
 	protos  []string // the peer's, from identify
 	idKnown bool     // protos came from identify
+
+	// In columns with a DHTPeer: the node's DHTs, what they hold for
+	// the peer to find, and the node that asks them what they hold.
+	dht    *kademlia.Dual
+	dhtErr error
+	seeds  kadSeeds
+	probe  *node.Node
 }
 
 func (r *runner) runColumn(ctx context.Context, col Column) {
@@ -213,6 +221,15 @@ func (c *column) runIn(ctx context.Context) (Status, string) {
 		return NotChecked, "mote listens on no " + c.col.Transport + " address"
 	}
 	target := listen.String() + "/p2p/"
+	c.startDHT(ctx)
+	defer func() {
+		if c.probe != nil {
+			c.probe.Close()
+		}
+		if c.dht != nil {
+			c.dht.Close()
+		}
+	}()
 	conns := make(chan *node.Conn, 4)
 	c.pushes = &pushLog{}
 	remove := c.n.AddHooks(node.Hooks{
@@ -315,4 +332,6 @@ func (c *column) checkConn(ctx context.Context) {
 	c.checkServed(ctx)
 	c.checkPushSent(ctx)
 	c.checkPushReceived(ctx, asked, push, askErr)
+	c.checkKad(ctx)
+	c.checkKadServed(ctx)
 }

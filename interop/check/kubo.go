@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,10 @@ import (
 	"time"
 )
 
-var _ Peer = (*Kubo)(nil)
+var (
+	_ Peer    = (*Kubo)(nil)
+	_ DHTPeer = (*Kubo)(nil)
+)
 
 // kuboPushProto is the protocol TriggerPush has Kubo listen on.
 const kuboPushProto = "/x/mote-interop-push"
@@ -34,7 +38,9 @@ type KuboOptions struct {
 	// Security restricts the security protocols on TCP: "" (Kubo's
 	// default, TLS then Noise), "noise" or "tls".
 	Security string
-	// Routing is Routing.Type. Default "none".
+	// Routing is Routing.Type. Default "none"; the DHT rows need a DHT:
+	// "dhtserver" (as `mote interop --kubo` starts Kubo) or "dhtclient"
+	// (then Kubo asks mote but serves mote nothing).
 	Routing string
 	// Config holds `ipfs config --json KEY VALUE` settings applied after
 	// the defaults (they may override them). Values are JSON-marshalled
@@ -50,7 +56,8 @@ type KuboOptions struct {
 
 // Kubo is a throwaway Kubo daemon: a repo from `ipfs init
 // --profile=test` in a temporary directory, loopback only, telemetry
-// off, driven through its CLI. It is a Peer.
+// off, driven through its CLI. It is a Peer, and a DHTPeer (whose
+// methods need a Routing that runs the DHT, "dhtserver" or "dhtclient").
 type Kubo struct {
 	bin  string
 	dir  string // temporary root (HOME); the repo is dir/repo
@@ -426,13 +433,7 @@ func (k *Kubo) SwarmPeers(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var peers []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			peers = append(peers, l)
-		}
-	}
-	return peers, nil
+	return lines(out), nil
 }
 
 // IDOf is what the daemon knows of a peer (from identify): it must be
@@ -508,6 +509,162 @@ func (k *Kubo) TriggerPush(ctx context.Context) (Push, error) {
 			return err
 		},
 	}, nil
+}
+
+// RoutingTable lists the peers of Kubo's DHT routing tables, the WAN
+// and the LAN one (`ipfs stats dht`).
+func (k *Kubo) RoutingTable(ctx context.Context) ([]string, error) {
+	out, err := k.Run(ctx, "stats", "dht", "--enc=json")
+	if err != nil {
+		return nil, err
+	}
+	return parseDHTTables(out)
+}
+
+// parseDHTTables takes the peer IDs from `ipfs stats dht --enc=json`:
+// one JSON object per table.
+func parseDHTTables(out []byte) ([]string, error) {
+	var ids []string
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var table struct {
+			Name    string
+			Buckets []struct{ Peers []struct{ ID string } }
+		}
+		if err := dec.Decode(&table); err == io.EOF {
+			return ids, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("kubo: parse `ipfs stats dht`: %w: %q", err, out)
+		}
+		for _, b := range table.Buckets {
+			for _, p := range b.Peers {
+				ids = append(ids, p.ID)
+			}
+		}
+	}
+}
+
+// FindPeer runs `ipfs routing findpeer`, and takes the addresses from
+// the query events it prints with --enc=json: the answers of the peers
+// it asked, as they gave them. (Its result alone would not do: go's
+// lookup gives up on a peer it cannot dial, and its DHTs keep no
+// loopback address of a peer they heard of.)
+func (k *Kubo) FindPeer(ctx context.Context, id string) ([]string, error) {
+	out, runErr := k.Run(ctx, "routing", "findpeer", "--enc=json", id)
+	addrs, err := parseFindPeer(out, id)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w (%v)", err, runErr)
+	case len(addrs) == 0 && runErr != nil:
+		return nil, runErr
+	}
+	return addrs, nil
+}
+
+// parseFindPeer takes the addresses of id from the query events of
+// `ipfs routing findpeer --enc=json`, one JSON object each
+// (routing.QueryEvent).
+func parseFindPeer(out []byte, id string) ([]string, error) {
+	// routing.QueryEvent types: PeerResponse and FinalPeer carry peers.
+	const peerResponse, finalPeer = 1, 2
+	var addrs []string
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var ev struct {
+			Type      int
+			Responses []struct {
+				ID    string
+				Addrs []string
+			}
+		}
+		if err := dec.Decode(&ev); err == io.EOF {
+			return addrs, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("kubo: parse `ipfs routing findpeer`: %w: %q", err, out)
+		}
+		if ev.Type != peerResponse && ev.Type != finalPeer {
+			continue
+		}
+		for _, r := range ev.Responses {
+			for _, a := range r.Addrs {
+				if r.ID == id && !slices.Contains(addrs, a) {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+	}
+}
+
+// FindProviders runs `ipfs routing findprovs`, which prints the
+// providers' peer IDs, a line each.
+func (k *Kubo) FindProviders(ctx context.Context, c string) ([]string, error) {
+	out, err := k.Run(ctx, "routing", "findprovs", c)
+	return lines(out), err
+}
+
+// Provide stores block with `ipfs block put --cid-codec=raw` and
+// announces it with `ipfs provide once`, which queues the announcement
+// (Kubo's sweeping provider sends it in the background).
+func (k *Kubo) Provide(ctx context.Context, block []byte) (string, error) {
+	file, err := k.tempFile("block-*", block)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(file)
+	out, err := k.Run(ctx, "block", "put", "--cid-codec=raw", "--mhtype=sha2-256", file)
+	if err != nil {
+		return "", err
+	}
+	c := strings.TrimSpace(string(out))
+	if _, err := k.Run(ctx, "provide", "once", c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// GetValue runs `ipfs routing get`, which prints the value as it is.
+func (k *Kubo) GetValue(ctx context.Context, key string) ([]byte, error) {
+	return k.Run(ctx, "routing", "get", key)
+}
+
+// PutValue runs `ipfs routing put`, which takes only /ipns/ keys.
+func (k *Kubo) PutValue(ctx context.Context, key string, value []byte) error {
+	file, err := k.tempFile("value-*", value)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(file)
+	_, err = k.Run(ctx, "routing", "put", key, file)
+	return err
+}
+
+// tempFile writes b to a new file in the daemon's directory, for the
+// commands that read their input from a file.
+func (k *Kubo) tempFile(pattern string, b []byte) (string, error) {
+	f, err := os.CreateTemp(k.dir, pattern)
+	if err != nil {
+		return "", fmt.Errorf("kubo: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("kubo: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// lines are the non-empty lines of out, trimmed.
+func lines(out []byte) []string {
+	var l []string
+	for _, s := range strings.Split(string(out), "\n") {
+		if s = strings.TrimSpace(s); s != "" {
+			l = append(l, s)
+		}
+	}
+	return l
 }
 
 // Stop shuts the daemon down (SIGINT, SIGKILL after 10 s), reaps it and
