@@ -218,24 +218,40 @@ func (d *DHT) closerAsk(key []byte) askFunc {
 }
 
 // closestOf takes the maxCloserPerAnswer entries of an answer closest to
-// key.
+// key. It ranks the entries by ID and parses addresses only for those it
+// keeps: a hostile answer of 4,000 entries with 200 addresses each would
+// otherwise cost 800,000 parsed addresses for 20 peers.
 func (d *DHT) closestOf(key []byte, entries []Peer) []peer.AddrInfo {
-	ais := d.peersOf(entries, len(entries))
-	if len(ais) > maxCloserPerAnswer {
-		t := KeyOf(key)
-		slices.SortFunc(ais, func(a, b peer.AddrInfo) int {
-			ka, kb := PeerKey(a.ID), PeerKey(b.ID)
-			if t.Closer(ka, kb) {
-				return -1
-			}
-			if t.Closer(kb, ka) {
-				return 1
-			}
-			return 0
-		})
-		ais = ais[:maxCloserPerAnswer]
+	if len(entries) <= maxCloserPerAnswer {
+		return d.peersOf(entries, len(entries))
 	}
-	return ais
+	type ranked struct {
+		e *Peer
+		k Key
+	}
+	rs := make([]ranked, 0, len(entries))
+	for i := range entries {
+		id, err := peer.IDFromBytes(entries[i].ID)
+		if err != nil || id == d.n.ID() {
+			continue
+		}
+		rs = append(rs, ranked{&entries[i], PeerKey(id)})
+	}
+	t := KeyOf(key)
+	slices.SortFunc(rs, func(a, b ranked) int {
+		if t.Closer(a.k, b.k) {
+			return -1
+		}
+		if t.Closer(b.k, a.k) {
+			return 1
+		}
+		return 0
+	})
+	keep := make([]Peer, 0, min(len(rs), maxCloserPerAnswer))
+	for _, r := range rs[:min(len(rs), maxCloserPerAnswer)] {
+		keep = append(keep, *r.e)
+	}
+	return d.peersOf(keep, len(keep))
 }
 
 // tryAdd queues a peer that answered a DHT request for the routing
