@@ -93,7 +93,6 @@ func settle() {
 	synctest.Wait()
 }
 
-
 func TestSimulatedLookups(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, nodes := newSim(t, 40, transport.Link{Latency: 20 * time.Millisecond}, nil)
