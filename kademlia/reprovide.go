@@ -714,13 +714,11 @@ func (d *DHT) StartReprovider(ks *KeyStore, interval time.Duration) *Reprovider 
 		interval = DefaultReprovideInterval
 	}
 	r := &Reprovider{d: d, ks: ks, interval: interval}
-	d.wg.Add(1)
-	go r.loop()
+	d.spawn(r.loop) // nothing runs on a closed DHT
 	return r
 }
 
 func (r *Reprovider) loop() {
-	defer r.d.wg.Done()
 	t := time.NewTimer(ReprovideStartDelay)
 	defer t.Stop()
 	for {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +90,8 @@ type valueOut struct {
 // dhtStats answers stats/dht.
 type dhtStats struct {
 	WAN, LAN kademlia.Stats
+	// Reprovide is each DHT's reproviding of the daemon's keys.
+	Reprovide map[string]reprovideOut `json:",omitempty"`
 }
 
 // parseDHTKey turns "/pk/<id>" or "/ipns/<id>" (the peer ID in any text
@@ -116,8 +119,45 @@ func parseContentKey(s string) ([]byte, error) {
 	return c.Multihash, nil
 }
 
-// dhtCommands are the API commands of a running DHT.
-func dhtCommands(d *kademlia.Dual) map[string]apiFunc {
+// keysFile lists the keys the daemon provides, one per line, so that a
+// restart keeps reproviding them (kademlia.KeyStore).
+const keysFile = "provided-keys"
+
+// reproviders are the daemon's own keys and their reproviders, one per
+// DHT.
+type reproviders struct {
+	keys     *kademlia.KeyStore
+	wan, lan *kademlia.Reprovider
+}
+
+// startReproviders opens the repo's key list and reprovides it in both
+// DHTs every 22 hours (Kubo's Provide.DHT.Interval), sweeping.
+func startReproviders(repo string, d *kademlia.Dual) (*reproviders, error) {
+	ks, err := kademlia.OpenKeyStore(filepath.Join(repo, keysFile), 0)
+	if err != nil {
+		return nil, err
+	}
+	return &reproviders{keys: ks, wan: d.WAN.StartReprovider(ks, 0), lan: d.LAN.StartReprovider(ks, 0)}, nil
+}
+
+// reprovideOut is a reprovider's state in stats/dht.
+type reprovideOut struct {
+	Keys    int
+	LastRun time.Time                `json:",omitempty"`
+	Last    *kademlia.ReprovideStats `json:",omitempty"`
+}
+
+func (r *reproviders) out(x *kademlia.Reprovider) reprovideOut {
+	o := reprovideOut{Keys: r.keys.Len()}
+	if st, at := x.LastRun(); !at.IsZero() {
+		o.LastRun, o.Last = at, &st
+	}
+	return o
+}
+
+// dhtCommands are the API commands of a running DHT; rp, if not nil,
+// keeps what dht/provide provides for reproviding.
+func dhtCommands(d *kademlia.Dual, rp *reproviders) map[string]apiFunc {
 	return map[string]apiFunc{
 		"dht/findpeer": func(ctx context.Context, args []string) (any, error) {
 			if len(args) != 1 {
@@ -167,6 +207,11 @@ func dhtCommands(d *kademlia.Dual) map[string]apiFunc {
 			for i, k := range keys {
 				if err := d.Provide(ctx, k); err != nil {
 					return nil, fmt.Errorf("provide %s: %w", args[i], err)
+				}
+				if rp != nil {
+					if _, err := rp.keys.Add(k); err != nil {
+						return nil, fmt.Errorf("provide %s: keep for reproviding: %w", args[i], err)
+					}
 				}
 				out = append(out, args[i])
 			}
@@ -230,7 +275,11 @@ func dhtCommands(d *kademlia.Dual) map[string]apiFunc {
 			return out, nil
 		},
 		"stats/dht": func(context.Context, []string) (any, error) {
-			return dhtStats{WAN: d.WAN.Stats(), LAN: d.LAN.Stats()}, nil
+			st := dhtStats{WAN: d.WAN.Stats(), LAN: d.LAN.Stats()}
+			if rp != nil {
+				st.Reprovide = map[string]reprovideOut{"WAN": rp.out(rp.wan), "LAN": rp.out(rp.lan)}
+			}
+			return st, nil
 		},
 	}
 }
@@ -275,7 +324,7 @@ func dhtCaller(ctx context.Context, repo string, bootstrap []string) (call calle
 		stop()
 		return nil, nil, err
 	}
-	cmds := dhtCommands(d)
+	cmds := dhtCommands(d, nil)
 	for k, f := range nameCommands(n, d) {
 		cmds[k] = f
 	}

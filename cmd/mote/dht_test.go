@@ -34,6 +34,9 @@ func TestDHTCommands(t *testing.T) {
 	if strings.TrimSpace(r.stdout) != "provided "+content {
 		t.Errorf("dht provide: %q", r.stdout)
 	}
+	if kept, err := os.ReadFile(filepath.Join(b.repo, keysFile)); err != nil || len(strings.Fields(string(kept))) != 1 {
+		t.Errorf("%s after a provide: %q, %v; want the one key, to reprovide after a restart", keysFile, kept, err)
+	}
 	r = mustMote(t, env, "dht", "findprovs", "--repo", c.repo, "-n", "1", content)
 	if strings.TrimSpace(r.stdout) != b.id {
 		t.Errorf("dht findprovs through the daemon: %q, want %s", r.stdout, b.id)
@@ -77,6 +80,9 @@ func TestDHTCommands(t *testing.T) {
 	var st dhtStats
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatal(err)
+	}
+	if rp := st.Reprovide["LAN"]; rp.Keys != 0 {
+		t.Errorf("stats dht: A reprovides %d keys, want none (it provided nothing)", rp.Keys)
 	}
 	if st.LAN.Peers < 2 || !st.LAN.Serving {
 		t.Errorf("stats dht: LAN DHT has %d peers, serving %v, want the 2 others", st.LAN.Peers, st.LAN.Serving)

@@ -232,8 +232,14 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	}
 	var services map[string]apiFunc
 	if dht != nil {
-		defer dht.Close()
-		services = dhtCommands(dht)
+		rp, err := startReproviders(*repo, dht)
+		if err != nil {
+			dht.Close()
+			return err
+		}
+		// The DHT first: its reprovider reads the keys until it ends.
+		defer func() { dht.Close(); rp.keys.Close() }()
+		services = dhtCommands(dht, rp)
 		for k, f := range nameCommands(n, dht) {
 			services[k] = f
 		}
