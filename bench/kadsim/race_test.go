@@ -1,0 +1,5 @@
+//go:build race
+
+package kadsim
+
+const raceEnabled = true
