@@ -65,18 +65,13 @@ func PresetBudget(name string) (Budget, error) {
 
 // Override returns l with the non-zero fields of o.
 func (l Budget) Override(o Budget) Budget {
-	set := func(dst *int, v int) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	set(&l.MaxMessageSize, o.MaxMessageSize)
-	set(&l.MaxProviderRecords, o.MaxProviderRecords)
-	set(&l.MaxProviderKeys, o.MaxProviderKeys)
-	set(&l.MaxProvidersPerKey, o.MaxProvidersPerKey)
-	set(&l.MaxValueRecords, o.MaxValueRecords)
-	set(&l.MaxValueBytes, o.MaxValueBytes)
-	set(&l.WriteBurst, o.WriteBurst)
+	setNonZero(&l.MaxMessageSize, o.MaxMessageSize)
+	setNonZero(&l.MaxProviderRecords, o.MaxProviderRecords)
+	setNonZero(&l.MaxProviderKeys, o.MaxProviderKeys)
+	setNonZero(&l.MaxProvidersPerKey, o.MaxProvidersPerKey)
+	setNonZero(&l.MaxValueRecords, o.MaxValueRecords)
+	setNonZero(&l.MaxValueBytes, o.MaxValueBytes)
+	setNonZero(&l.WriteBurst, o.WriteBurst)
 	if o.WriteRate != 0 {
 		l.WriteRate = o.WriteRate
 	}
@@ -85,19 +80,21 @@ func (l Budget) Override(o Budget) Budget {
 
 // Apply sets c's bounds from l (its zero fields leave c's as they are).
 func (l Budget) Apply(c *Config) {
-	set := func(dst *int, v int) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	set(&c.Messages.MaxMessageSize, l.MaxMessageSize)
-	set(&c.Providers.MaxRecords, l.MaxProviderRecords)
-	set(&c.Providers.MaxKeys, l.MaxProviderKeys)
-	set(&c.Providers.MaxPerKey, l.MaxProvidersPerKey)
-	set(&c.Values.MaxRecords, l.MaxValueRecords)
-	set(&c.Values.MaxBytes, l.MaxValueBytes)
-	set(&c.WriteBurst, l.WriteBurst)
+	setNonZero(&c.Messages.MaxMessageSize, l.MaxMessageSize)
+	setNonZero(&c.Providers.MaxRecords, l.MaxProviderRecords)
+	setNonZero(&c.Providers.MaxKeys, l.MaxProviderKeys)
+	setNonZero(&c.Providers.MaxPerKey, l.MaxProvidersPerKey)
+	setNonZero(&c.Values.MaxRecords, l.MaxValueRecords)
+	setNonZero(&c.Values.MaxBytes, l.MaxValueBytes)
+	setNonZero(&c.WriteBurst, l.WriteBurst)
 	if l.WriteRate != 0 {
 		c.WriteRate = l.WriteRate
+	}
+}
+
+// setNonZero sets *dst to v unless v is zero (not set).
+func setNonZero(dst *int, v int) {
+	if v != 0 {
+		*dst = v
 	}
 }

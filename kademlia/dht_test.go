@@ -302,3 +302,54 @@ func TestProtectedWhileUseful(t *testing.T) {
 		}
 	})
 }
+
+// TestFindProvidersBounded: a search without a count stops at
+// MaxProvidersFound, however many providers a peer lists.
+func TestFindProvidersBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mn, nodes := newSim(t, 2, transport.Link{}, nil)
+		liar := addSim(t, mn, ModeServer, nil)
+		// The liar answers every GET_PROVIDERS with 2,000 made-up
+		// providers, each with an address.
+		var fake []Peer
+		for i := range 2000 {
+			id := peer.IDFromPublicKey(mustKey(t).Public())
+			fake = append(fake, Peer{ID: []byte(id), Addrs: [][]byte{ma.StringCast(fmt.Sprintf("/memory/%d", 100000+i)).Bytes()}})
+		}
+		liar.n.SetHandler(ID, func(s *node.Stream) {
+			defer s.Close()
+			for {
+				m, err := ReadMessage(s, Limits{})
+				if err != nil {
+					return
+				}
+				resp := &Message{Type: m.Type, Key: m.Key}
+				if m.Type == GetProviders {
+					resp.ProviderPeers = fake
+				}
+				if WriteMessage(s, resp) != nil {
+					return
+				}
+			}
+		})
+		ctx := context.Background()
+		if err := nodes[1].d.Bootstrap(ctx, liar.info()); err != nil {
+			t.Fatal(err)
+		}
+		provs, _, err := nodes[1].d.FindProviders(ctx, multihash("popular"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(provs) != MaxProvidersFound {
+			t.Errorf("FindProviders without a count gathered %d providers, want MaxProvidersFound (%d)", len(provs), MaxProvidersFound)
+		}
+	})
+}
+
+func mustKey(t *testing.T) peer.PrivateKey {
+	k, err := peer.GenerateEd25519(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

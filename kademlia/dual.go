@@ -119,9 +119,12 @@ func (d *Dual) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) 
 }
 
 // FindProvidersAsync streams the providers both DHTs find, each once, up
-// to count (count <= 0: all).
+// to count (count <= 0: up to MaxProvidersFound).
 func (d *Dual) FindProvidersAsync(ctx context.Context, key []byte, count int) <-chan peer.AddrInfo {
-	out := make(chan peer.AddrInfo, max(min(count, 64), 1))
+	if count <= 0 || count > MaxProvidersFound {
+		count = MaxProvidersFound
+	}
+	out := make(chan peer.AddrInfo, min(count, 64))
 	ctx, cancel := context.WithCancel(ctx)
 	wan := d.WAN.FindProvidersAsync(ctx, key, count)
 	lan := d.LAN.FindProvidersAsync(ctx, key, count)
@@ -153,7 +156,7 @@ func (d *Dual) FindProvidersAsync(ctx context.Context, key []byte, count int) <-
 			case <-ctx.Done():
 				return
 			}
-			if count > 0 && len(seen) >= count {
+			if len(seen) >= count {
 				return
 			}
 		}

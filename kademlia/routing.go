@@ -72,7 +72,7 @@ func (d *DHT) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
 }
 
 // FindProvidersAsync streams the providers of key (a multihash) as the
-// lookup finds them, up to count (count <= 0: all it finds); the channel
+// lookup finds them, up to count (count <= 0: up to MaxProvidersFound); the channel
 // closes when the lookup ends or ctx does.
 func (d *DHT) FindProvidersAsync(ctx context.Context, key []byte, count int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, max(min(count, 64), 1))
@@ -98,7 +98,7 @@ func (d *DHT) FindProvidersAsync(ctx context.Context, key []byte, count int) <-c
 }
 
 // FindProviders collects the providers of key (a multihash), up to count
-// (count <= 0: all it finds), with the lookup's figures.
+// (count <= 0: up to MaxProvidersFound), with the lookup's figures.
 func (d *DHT) FindProviders(ctx context.Context, key []byte, count int) ([]peer.AddrInfo, LookupStats, error) {
 	var out []peer.AddrInfo
 	st, err := d.findProviders(ctx, key, count, func(ai peer.AddrInfo) bool {
@@ -113,11 +113,19 @@ func (d *DHT) FindProviders(ctx context.Context, key []byte, count int) ([]peer.
 	return out, st, err
 }
 
+// MaxProvidersFound bounds the providers one search gathers when its
+// caller set no count: each answer may list thousands (the codec takes
+// up to DefaultMaxPeers), and a search asks dozens of peers.
+const MaxProvidersFound = 1024
+
 // findProviders gives each provider found to emit, once, from one
 // goroutine at a time; emit returning false ends the search.
 func (d *DHT) findProviders(ctx context.Context, key []byte, count int, emit func(peer.AddrInfo) bool) (LookupStats, error) {
 	if len(key) == 0 || len(key) > MaxProviderKeyLen {
 		return LookupStats{}, fmt.Errorf("kademlia: provider key of %d bytes (want a multihash)", len(key))
+	}
+	if count <= 0 || count > MaxProvidersFound {
+		count = MaxProvidersFound
 	}
 	var mu sync.Mutex
 	seen := make(map[peer.ID]bool)
@@ -127,7 +135,7 @@ func (d *DHT) findProviders(ctx context.Context, key []byte, count int, emit fun
 			return !ended
 		}
 		seen[ai.ID] = true
-		if !emit(ai) || (count > 0 && len(seen) >= count) {
+		if !emit(ai) || len(seen) >= count {
 			ended = true
 		}
 		return !ended
