@@ -57,13 +57,10 @@ func (d *DHT) senderOf(id peer.ID) *sender {
 	defer d.mu.Unlock()
 	s := d.senders[id]
 	if s == nil {
+		// Dropped when the peer disconnects, when its stream is given
+		// back (kept.go), or by exchange if it holds no stream.
 		s = &sender{turn: make(chan struct{}, 1)}
-		// Kept only while connected (peerDisconnected drops it); a peer
-		// we are not connected to gets a fresh sender each time, which
-		// the node then connects.
-		if len(d.n.Conns(id)) > 0 {
-			d.senders[id] = s
-		}
+		d.senders[id] = s
 	}
 	return s
 }
@@ -92,7 +89,35 @@ func (d *DHT) exchange(ctx context.Context, id peer.ID, m *Message, reply bool) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-s.turn }()
+	resp, err := d.exchangeOn(ctx, s, id, m, reply)
+	// The map holds a sender only while it holds a stream, so that
+	// every stream we keep can be given back (kept.go). s may have left
+	// the map while this request waited its turn.
+	d.mu.Lock()
+	cur := d.senders[id]
+	orphan := false
+	switch {
+	case s.s == nil:
+		if cur == s {
+			delete(d.senders, id) // the dial failed, or reuse was given up
+		}
+	case cur == nil && !s.dropped.Load():
+		d.senders[id] = s
+	case cur != s:
+		orphan = true
+	}
+	d.mu.Unlock()
+	if orphan {
+		s.s.Close()
+		s.s = nil
+	}
+	<-s.turn
+	d.used(id)
+	return resp, err
+}
+
+// exchangeOn runs the request with s's turn held.
+func (d *DHT) exchangeOn(ctx context.Context, s *sender, id peer.ID, m *Message, reply bool) (*Message, error) {
 	for attempt := 0; ; attempt++ {
 		reused := s.s != nil
 		if s.s == nil {
@@ -100,7 +125,7 @@ func (d *DHT) exchange(ctx context.Context, id peer.ID, m *Message, reply bool) 
 			// that no longer answers must not hold a lookup for a whole
 			// dial timeout.
 			sctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
-			st, err := d.n.NewStream(sctx, id, d.cfg.Protocol)
+			st, err := d.openStream(sctx, id)
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("kademlia: %s to %s: %w", m.Type, id.ShortString(), err)
@@ -126,6 +151,39 @@ func (d *DHT) exchange(ctx context.Context, id peer.ID, m *Message, reply bool) 
 			return nil, fmt.Errorf("kademlia: %s to %s: %w", m.Type, id.ShortString(), err)
 		}
 		s.failures++
+	}
+}
+
+// Waiting for room: a stream our own node refused for its connection
+// limit is tried again after 50 ms, doubling up to 1 s, within the
+// request's time, while the DHT gives back connections it no longer
+// needs (kept.go). A sweep over thousands of peers from a node allowed a
+// few dozen connections goes at the pace they free up, and a lookup does
+// not lose its closest peers to our own limit.
+const (
+	limitBackoff    = 50 * time.Millisecond
+	maxLimitBackoff = time.Second
+)
+
+// openStream opens a DHT stream to id, waiting for room while our own
+// node's limits refuse it.
+func (d *DHT) openStream(ctx context.Context, id peer.ID) (*node.Stream, error) {
+	wait := limitBackoff
+	for {
+		st, err := d.n.NewStream(ctx, id, d.cfg.Protocol)
+		if !errors.Is(err, node.ErrLimit) {
+			return st, err
+		}
+		d.count(OwnLimitWaits)
+		d.shed(shedOnLimit)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		wait = min(2*wait, maxLimitBackoff)
 	}
 }
 

@@ -1,6 +1,7 @@
 package kademlia
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -134,6 +135,21 @@ type Config struct {
 	// to run; more are dropped, as the peer will be heard of again
 	// (256, go's lookupCheck concurrency).
 	MaxAdmissions int
+	// MaxKeptPeers bounds the peers the DHT keeps a stream to after a
+	// request: beyond it, the least recently used one's stream is
+	// closed, and so is its connection if we dialed it, nothing else
+	// uses it and it is not protected (kept.go). Default: a quarter of
+	// the node's MaxOutboundConns, at least 8, so that the WAN and LAN
+	// DHTs together leave the node half; negative keeps every stream
+	// until the peer disconnects.
+	MaxKeptPeers int
+	// MaxProtectedPeers bounds the routing-table peers protected in the
+	// connection manager (those most recently useful; see UsefulWindow):
+	// a protected connection is never trimmed, and on a small preset a
+	// table's worth of them would take every outbound connection.
+	// Default: 2·BucketSize (go protects its first two buckets), at most
+	// an eighth of the node's MaxOutboundConns but at least 4.
+	MaxProtectedPeers int
 	// Logger receives diagnostics. Default: the node's, else discarded.
 	Logger *slog.Logger
 }
@@ -227,6 +243,12 @@ const (
 	LimitProviders = "kad.MaxProviderRecords"
 	// LimitValues counts value records the store refused as full.
 	LimitValues = "kad.MaxValueRecords"
+	// Released counts connections closed because their peer was the
+	// least recently used beyond MaxKeptPeers.
+	Released = "kad.released"
+	// OwnLimitWaits counts the waits for room when our own node's
+	// limits refused a DHT stream (its outbound connections).
+	OwnLimitWaits = "kad.ownLimitWaits"
 )
 
 // DHT is one Kademlia DHT on a node: its routing table, its server's
@@ -250,14 +272,16 @@ type DHT struct {
 	admit   chan admission // bounded queue of routing-table candidates
 	recheck chan struct{}  // the node's addresses changed (ModeAuto)
 
-	mu      sync.Mutex
-	mode    Mode // configured
-	serving bool
-	senders map[peer.ID]*sender
-	writers map[peer.ID]*rate.Limiter
-	checks  map[peer.ID]bool // admissions queued or running
-	workers int              // admission workers running
-	closed  bool             // Close has begun: spawn nothing
+	mu        sync.Mutex
+	mode      Mode // configured
+	serving   bool
+	senders   map[peer.ID]*sender
+	kept      keptPeers
+	protected map[peer.ID]bool // at most MaxProtectedPeers
+	writers   map[peer.ID]*rate.Limiter
+	checks    map[peer.ID]bool // admissions queued or running
+	workers   int              // admission workers running
+	closed    bool             // Close has begun: spawn nothing
 
 	counters sync.Map // counter name → *atomic.Uint64
 }
@@ -272,6 +296,12 @@ type admission struct {
 // with Close or with n.
 func New(n *node.Node, cfg Config) (*DHT, error) {
 	cfg.setDefaults()
+	if cfg.MaxKeptPeers == 0 {
+		cfg.MaxKeptPeers = max(8, n.Limits().MaxOutboundConns/4)
+	}
+	if cfg.MaxProtectedPeers <= 0 {
+		cfg.MaxProtectedPeers = min(2*cfg.BucketSize, max(4, n.Limits().MaxOutboundConns/8))
+	}
 	if cfg.Protocol != ID && cfg.Protocol != LANID && cfg.Protocol[0] != '/' {
 		return nil, fmt.Errorf("kademlia: protocol %q is not a protocol ID", cfg.Protocol)
 	}
@@ -291,6 +321,8 @@ func New(n *node.Node, cfg Config) (*DHT, error) {
 		recheck:   make(chan struct{}, 1),
 		mode:      cfg.Mode,
 		senders:   make(map[peer.ID]*sender),
+		kept:      keptPeers{at: make(map[peer.ID]*list.Element)},
+		protected: make(map[peer.ID]bool),
 		writers:   make(map[peer.ID]*rate.Limiter),
 		checks:    make(map[peer.ID]bool),
 	}
@@ -448,6 +480,7 @@ func (d *DHT) peerDisconnected(id peer.ID) {
 	delete(d.writers, id)
 	s := d.senders[id]
 	delete(d.senders, id)
+	d.forgetKept(id)
 	d.mu.Unlock()
 	if s != nil {
 		s.drop()
@@ -460,7 +493,7 @@ func (d *DHT) protocolsChanged(c *node.Conn, protos []string) {
 	id := c.RemotePeer()
 	if !slices.Contains(protos, d.cfg.Protocol) {
 		if d.table.Remove(id) {
-			d.spawn(func() { d.n.Unprotect(id, d.protectTag()) })
+			d.spawn(func() { d.unprotect(id) })
 		}
 		return
 	}
@@ -541,10 +574,10 @@ func (d *DHT) admitOne(a admission) {
 		}
 		// Replace drops old even when the new peer is then refused.
 		res = d.table.Replace(old, a.id, a.ips, time.Now())
-		d.n.Unprotect(old, d.protectTag())
+		d.unprotect(old)
 	}
 	if res == Added {
-		d.n.Protect(a.id, d.protectTag())
+		d.protect(a.id)
 		d.log.Debug("kademlia peer added", "peer", a.id)
 	}
 }
@@ -620,7 +653,7 @@ func (d *DHT) Bootstrap(ctx context.Context, peers ...peer.AddrInfo) error {
 			if !c.Limited() && d.accepts(c.RemoteMultiaddr()) &&
 				d.n.Peerstore().SupportsProtocol(p.ID, d.cfg.Protocol) && d.alive(p.ID, false) {
 				if res, _ := d.table.Add(p.ID, connIPs(c), time.Now()); res == Added {
-					d.n.Protect(p.ID, d.protectTag())
+					d.protect(p.ID)
 				}
 			}
 		}()
@@ -663,19 +696,65 @@ func (d *DHT) Refresh(ctx context.Context) {
 // tags table peers for the connection manager without such a window.
 const UsefulWindow = time.Hour
 
-// reviewProtection protects the routing-table peers that were useful
-// within UsefulWindow and unprotects the others.
+// reviewProtection protects the MaxProtectedPeers routing-table peers
+// most recently useful within UsefulWindow and unprotects the others.
 func (d *DHT) reviewProtection(now time.Time) {
 	since := now.Add(-UsefulWindow)
+	type cand struct {
+		id   peer.ID
+		last time.Time
+	}
+	var cands []cand
 	for _, b := range d.table.Buckets() {
 		for _, p := range b.Peers {
-			if p.LastUseful.After(since) || p.AddedAt.After(since) {
-				d.n.Protect(p.ID, d.protectTag())
-			} else {
-				d.n.Unprotect(p.ID, d.protectTag())
-			}
+			cands = append(cands, cand{p.ID, latest(p.LastUseful, p.AddedAt)})
 		}
 	}
+	slices.SortFunc(cands, func(a, b cand) int { return b.last.Compare(a.last) })
+	keep := make(map[peer.ID]bool)
+	for _, c := range cands {
+		if len(keep) < d.cfg.MaxProtectedPeers && c.last.After(since) {
+			keep[c.id] = true
+		}
+	}
+	// The node's protection lock is a leaf: it may be taken under ours,
+	// which keeps the two in step.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id := range d.protected {
+		if !keep[id] {
+			d.n.Unprotect(id, d.protectTag())
+		}
+	}
+	for id := range keep {
+		d.n.Protect(id, d.protectTag())
+	}
+	d.protected = keep
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// protect protects id in the connection manager unless
+// MaxProtectedPeers others are.
+func (d *DHT) protect(id peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.protected[id] || len(d.protected) < d.cfg.MaxProtectedPeers {
+		d.protected[id] = true
+		d.n.Protect(id, d.protectTag())
+	}
+}
+
+func (d *DHT) unprotect(id peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.protected, id)
+	d.n.Unprotect(id, d.protectTag())
 }
 
 // RoutingTable is the DHT's routing table, for inspection.

@@ -62,10 +62,18 @@ func newSim(t *testing.T, count int, link transport.Link, mut func(*Config)) (*t
 
 func addSim(t *testing.T, mn *transport.MemNetwork, mode Mode, mut func(*Config)) simDHT {
 	t.Helper()
+	return addSimNode(t, mn, mode, node.Limits{}, mut)
+}
+
+// addSimNode is addSim with the node's limits (zero fields: the
+// server preset's).
+func addSimNode(t *testing.T, mn *transport.MemNetwork, mode Mode, limits node.Limits, mut func(*Config)) simDHT {
+	t.Helper()
 	h := mn.NewHost()
 	n, err := node.New(node.Config{
 		Transports:  []node.TransportMaker{node.Memory(h.Network())},
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/memory/0")},
+		Limits:      limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +201,9 @@ func TestClientMode(t *testing.T) {
 		if err := c.d.Bootstrap(ctx, nodes[0].info()); err != nil {
 			t.Fatal(err)
 		}
-		synctest.Wait()
+		// The admission checks wait their turn on each peer's stream
+		// behind the lookup's requests.
+		settle()
 		if c.d.RoutingTable().Len() < 5 {
 			t.Errorf("the client's table holds %d peers", c.d.RoutingTable().Len())
 		}

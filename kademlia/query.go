@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -154,7 +155,9 @@ func (d *DHT) lookup(ctx context.Context, key []byte, ask askFunc) ([]peer.ID, L
 		inFlight--
 		if a.err != nil {
 			a.p.state = unreachable
-			if ctx.Err() == nil {
+			// A refusal by our own node's limits says nothing of the
+			// peer: it stays in the table.
+			if ctx.Err() == nil && !errors.Is(a.err, node.ErrLimit) {
 				d.requestFailed(a.p.id)
 			}
 			continue
@@ -201,7 +204,7 @@ func (d *DHT) lookup(ctx context.Context, key []byte, ask askFunc) ([]peer.ID, L
 // table (go removes peers it cannot reach during queries).
 func (d *DHT) requestFailed(id peer.ID) {
 	if d.table.Remove(id) {
-		d.n.Unprotect(id, d.protectTag())
+		d.unprotect(id)
 	}
 }
 

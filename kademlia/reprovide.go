@@ -31,12 +31,14 @@ package kademlia
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 )
 
@@ -82,8 +84,10 @@ type ReprovideStats struct {
 	Regions int
 	// Lookups run and the FIND_NODE requests they sent.
 	Lookups, LookupRequests int
-	// Sent and Failed count ADD_PROVIDER messages.
-	Sent, Failed int
+	// Sent and Failed count ADD_PROVIDER messages; Limited counts the
+	// failed ones that our own node's limits refused (its outbound
+	// connections) for a whole request timeout.
+	Sent, Failed, Limited int
 	// Duration of the whole call, sends included.
 	Duration time.Duration
 }
@@ -173,6 +177,7 @@ func (d *DHT) provideMany(ctx context.Context, keys [][]byte, sweeping bool) (Re
 	}
 	ps.close()
 	st.Sent, st.Failed = int(ps.sent.Load()), int(ps.failed.Load())
+	st.Limited = int(ps.limited.Load())
 	st.Duration = time.Since(start)
 	if err != nil {
 		return st, fmt.Errorf("kademlia: %s: %w", op, err)
@@ -252,9 +257,9 @@ type provideSender struct {
 	jobs chan provideJob
 	wg   sync.WaitGroup
 
-	sent, failed atomic.Int64
-	mu           sync.Mutex
-	last         error
+	sent, failed, limited atomic.Int64
+	mu                    sync.Mutex
+	last                  error
 }
 
 type provideJob struct {
@@ -321,6 +326,9 @@ func (ps *provideSender) sendAll(job provideJob) {
 		if err != nil {
 			fails++
 			ps.fail(1, err)
+			if errors.Is(err, node.ErrLimit) {
+				ps.limited.Add(1)
+			}
 			continue
 		}
 		fails = 0

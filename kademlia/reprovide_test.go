@@ -20,6 +20,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mote-p2p/mote/node"
 	"github.com/mote-p2p/mote/peer"
 	"github.com/mote-p2p/mote/transport"
 )
@@ -580,3 +581,48 @@ func TestReprovider(t *testing.T) {
 // goroutines), rarely at 60, and in the package's other simulations too
 // when repeated. The oracle test covers 2,000 peers.
 const simNodes = 60
+
+// TestProvideManyOutboundLimit: a provider allowed 24 outbound
+// connections (the iot preset allows 32) sweeps 300 keys over simNodes
+// peers. Giving back the connections it no longer needs (kept.go) and
+// waiting for room when its own limit refuses one, it sends every record
+// to the keys' closest peers, where other nodes find them. (With
+// MaxKeptPeers -1 it loses about a fifth of them.)
+func TestProvideManyOutboundLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mn, nodes := newSim(t, simNodes, transport.Link{Latency: 10 * time.Millisecond}, nil)
+		p := addSimNode(t, mn, ModeClient, node.Limits{MaxOutboundConns: 24}, nil)
+		ctx := context.Background()
+		if err := p.d.Bootstrap(ctx, nodes[0].info()); err != nil {
+			t.Fatal(err)
+		}
+		keys := make([][]byte, 300)
+		for i := range keys {
+			keys[i] = multihash(fmt.Sprint("limited", i))
+		}
+		st, err := p.d.ProvideMany(ctx, keys)
+		settle()
+		missing := 0
+		for i, k := range keys[:50] {
+			provs, _, err := nodes[i].d.FindProviders(ctx, k, 1)
+			if err != nil || len(provs) != 1 || provs[0].ID != p.n.ID() {
+				missing++
+			}
+		}
+		c := p.d.Stats().Counters
+		t.Logf("%+v (err %v); %d of 50 keys not found; node refused %d outbound connections, DHT waited %d times and released %d",
+			st, err, missing, p.n.Counters()[node.LimitOutboundConns], c[OwnLimitWaits], c[Released])
+		if err != nil || st.Failed != 0 || st.Sent != K*len(keys) {
+			t.Errorf("ProvideMany = %+v, %v; want all %d records sent", st, err, K*len(keys))
+		}
+		if c[Released] == 0 || c[OwnLimitWaits] == 0 {
+			t.Error("the limit never fired, or no connection was given back: the test no longer tests them")
+		}
+		if missing > 0 {
+			t.Errorf("%d of 50 keys not found by FindProviders", missing)
+		}
+		if open := len(p.n.Peers()); open > 24 {
+			t.Errorf("%d peers connected, beyond MaxOutboundConns", open)
+		}
+	})
+}

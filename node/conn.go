@@ -86,6 +86,26 @@ func (c *Conn) Close() error {
 	return c.tc.Close()
 }
 
+// CloseIfIdle closes the connection if no stream is open or being opened
+// on it, in either direction, and its peer is not protected; it reports
+// whether it did. A protocol that dialed a peer for a few requests (a
+// DHT lookup, a provide) gives the connection back with it, without
+// cutting a stream of another protocol and without waiting for the
+// connection manager's grace period.
+func (c *Conn) CloseIfIdle() bool {
+	if c.node.IsProtected(c.RemotePeer()) || !c.closing.CompareAndSwap(false, true) {
+		return false
+	}
+	// From here the node hands the connection out for no new stream; one
+	// being opened is already counted.
+	if c.streams.Load() > 0 || c.out.Load() > 0 {
+		c.closing.Store(false)
+		return false
+	}
+	c.tc.Close()
+	return true
+}
+
 // Opened is when the connection was established.
 func (c *Conn) Opened() time.Time { return time.Unix(0, c.opened) }
 

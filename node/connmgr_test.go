@@ -190,3 +190,68 @@ func TestPeerstoreLimitCounts(t *testing.T) {
 	b.Connect(ctx, a.ID(), a.Addrs()...)
 	waitFor(t, func() bool { return a.Counters()[LimitPeers] > 0 })
 }
+
+func TestCloseIfIdle(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	ctx := testCtx(t)
+	hold := func(s *Stream) { io.Copy(io.Discard, s); s.Close() }
+	tests := []struct {
+		name string
+		// busy makes b's connection c to a busy and returns what ends it.
+		busy func(t *testing.T, a, b *Node, c *Conn) (end func())
+	}{
+		{"idle", nil},
+		{"our stream open", func(t *testing.T, a, b *Node, c *Conn) func() {
+			s, err := b.NewStreamOn(ctx, c, "/hold")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { s.Close() }
+		}},
+		{"their stream served", func(t *testing.T, a, b *Node, c *Conn) func() {
+			s, err := a.NewStream(ctx, b.ID(), "/hold")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Write([]byte("x")) // a lazy stream reaches b with its first bytes
+			waitFor(t, func() bool { return c.streams.Load() == 1 })
+			return func() { s.Close(); waitFor(t, func() bool { return c.streams.Load() == 0 }) }
+		}},
+		{"protected", func(t *testing.T, a, b *Node, c *Conn) func() {
+			b.Protect(a.ID(), "test")
+			return func() { b.Unprotect(a.ID(), "test") }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newNode(t, mn, true)
+			b := newNode(t, mn, true)
+			a.SetHandler("/hold", hold)
+			b.SetHandler("/hold", hold)
+			c := connect(t, ctx, b, a)
+			// Identify's own streams end shortly after it has finished.
+			waitFor(t, func() bool { return c.streams.Load() == 0 && c.out.Load() == 0 })
+			if tt.busy != nil {
+				end := tt.busy(t, a, b, c)
+				if c.CloseIfIdle() {
+					t.Fatal("CloseIfIdle closed a connection in use")
+				}
+				s, err := b.NewStreamOn(ctx, c, "/hold")
+				if err != nil {
+					t.Fatalf("the connection refused a stream after CloseIfIdle backed off: %v", err)
+				}
+				s.Close()
+				end()
+			}
+			waitFor(t, c.CloseIfIdle)
+			select {
+			case <-c.Done():
+			case <-ctx.Done():
+				t.Fatal("the connection did not end after CloseIfIdle")
+			}
+			if _, err := b.NewStreamOn(ctx, c, "/hold"); !errors.Is(err, ErrConnClosing) {
+				t.Errorf("NewStreamOn after CloseIfIdle: %v, want ErrConnClosing", err)
+			}
+		})
+	}
+}

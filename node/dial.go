@@ -105,13 +105,17 @@ func (n *Node) dial(key dialKey, call *dialCall) {
 	c, err := n.dialAddrs(id, key, call.exempt)
 	n.mu.Lock()
 	delete(n.dials, key)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrLimit):
+		// Our own limit refused the connection: the peer did nothing
+		// to be backed off for, and the next dial may find room.
+	case err != nil:
 		b := n.backoff[id]
 		b.failures++
 		b.until = time.Now().Add(n.backoffWait(b.failures))
 		n.backoff[id] = b
 		n.sweepBackoff()
-	} else {
+	default:
 		delete(n.backoff, id)
 	}
 	n.mu.Unlock()
@@ -215,6 +219,10 @@ func (n *Node) planDials(id peer.ID, addrs []ma.Multiaddr, key dialKey, exempt m
 // in the order and with the delays of planDials; the first connection
 // wins and the others are cancelled or closed.
 func (n *Node) dialAddrs(id peer.ID, key dialKey, exempt map[string]bool) (*Conn, error) {
+	// Refused before the handshake, which addConn would only throw away.
+	if err := n.outboundRoom(id); err != nil {
+		return nil, err
+	}
 	addrs := n.store.Addrs(id)
 	targets := n.planDials(id, addrs, key, exempt)
 	if len(targets) == 0 {
@@ -295,6 +303,19 @@ func (n *Node) dialAddrs(id peer.ID, key dialKey, exempt map[string]bool) (*Conn
 		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
 	}
 	return nil, fmt.Errorf("connect %s: %w", id, errors.Join(errs...))
+}
+
+// outboundRoom fails with a LimitError if MaxOutboundConns connections
+// we opened are open. addConn checks again: dials run concurrently.
+func (n *Node) outboundRoom(id peer.ID) error {
+	n.mu.Lock()
+	full := n.outbound >= n.cfg.Limits.MaxOutboundConns
+	n.mu.Unlock()
+	if !full {
+		return nil
+	}
+	n.counters.outboundConns.Add(1)
+	return &LimitError{Limit: LimitOutboundConns, Value: int64(n.cfg.Limits.MaxOutboundConns), Where: "outbound connection to " + id.String()}
 }
 
 // planDialsIgnoringBackoff says which addresses have a transport at all.

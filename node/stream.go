@@ -23,11 +23,11 @@ type Stream struct {
 	done     atomic.Bool // Close or Reset seen
 }
 
+// newStream wraps a negotiated stream. An outbound one was counted in
+// c.out by NewStreamOn when it was opened, so that CloseIfIdle sees it
+// while it negotiates.
 func (n *Node) newStream(c *Conn, s transport.Stream, proto string, outbound bool) *Stream {
 	c.active()
-	if outbound {
-		c.out.Add(1)
-	}
 	return &Stream{Stream: s, conn: c, proto: proto, outbound: outbound}
 }
 
@@ -107,6 +107,10 @@ func (n *Node) NewStream(ctx context.Context, id peer.ID, protos ...string) (*St
 	return n.NewStreamOn(ctx, c, protos...)
 }
 
+// ErrConnClosing is wrapped by the error of NewStreamOn when the
+// connection is being closed.
+var ErrConnClosing = errors.New("connection is closing")
+
 // ErrLimitedConn is wrapped by the error of NewStream when the only
 // connection to the peer is limited (relayed) and the context does not
 // allow it (AllowLimited).
@@ -161,8 +165,16 @@ func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Str
 	// updates) lands on the caller's path. Once the peerstore knows the
 	// peer's protocols, from this connection's identify or an earlier
 	// one, the proposal is optimistic and costs nothing.
+	c.out.Add(1) // until the stream is closed, or fails below
+	if c.closing.Load() {
+		// CloseIfIdle or Close got there first (CloseIfIdle backs off
+		// if it sees our count instead).
+		c.out.Add(-1)
+		return nil, fmt.Errorf("new stream to %s: %w", id, ErrConnClosing)
+	}
 	s, err := c.tc.OpenStream(ctx)
 	if err != nil {
+		c.out.Add(-1)
 		return nil, fmt.Errorf("new stream to %s: %w", id, err)
 	}
 	for _, p := range protos {
@@ -180,6 +192,7 @@ func (n *Node) NewStreamOn(ctx context.Context, c *Conn, protos ...string) (*Str
 	}
 	if err != nil {
 		s.Reset()
+		c.out.Add(-1)
 		return nil, fmt.Errorf("new stream to %s: %w", id, err)
 	}
 	s.SetDeadline(time.Time{})
