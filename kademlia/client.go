@@ -111,8 +111,11 @@ func (d *DHT) exchange(ctx context.Context, id peer.ID, m *Message, reply bool) 
 		s.s.Close()
 		s.s = nil
 	}
+	kept := s.s != nil
 	<-s.turn
-	d.used(id)
+	if kept {
+		d.used(id)
+	}
 	return resp, err
 }
 

@@ -19,38 +19,29 @@ import (
 	"github.com/mote-p2p/mote/peer"
 )
 
-// keptPeers is the LRU of the peers we sent requests to, while they
-// are connected. Guarded by DHT.mu.
+// keptPeers is the LRU of the peers we keep a stream to, most recently
+// used first; a peer leaves it when it disconnects or is given back.
+// Guarded by DHT.mu.
 type keptPeers struct {
 	order list.List // of peer.ID, most recently used at the front
 	at    map[peer.ID]*list.Element
 }
 
-// used notes that a request to id has ended and gives back what the
-// least recently used peers beyond MaxKeptPeers hold.
+// used notes that a request to id has ended with its stream kept and
+// gives back what the least recently used peers beyond MaxKeptPeers
+// hold.
 func (d *DHT) used(id peer.ID) {
 	max := d.cfg.MaxKeptPeers
 	if max < 0 {
 		return
 	}
-	var victims []peer.ID
 	d.mu.Lock()
-	tr := &d.kept
-	if e := tr.at[id]; e != nil {
-		tr.order.MoveToFront(e)
+	if e := d.kept.at[id]; e != nil {
+		d.kept.order.MoveToFront(e)
 	} else {
-		tr.at[id] = tr.order.PushFront(id)
+		d.kept.at[id] = d.kept.order.PushFront(id)
 	}
-	for tr.order.Len() > max {
-		e := tr.order.Back()
-		v := tr.order.Remove(e).(peer.ID)
-		delete(tr.at, v)
-		victims = append(victims, v)
-	}
-	d.mu.Unlock()
-	for _, v := range victims {
-		d.release(v)
-	}
+	d.giveBack(d.kept.order.Len() - max)
 }
 
 // shedOnLimit is how many kept peers a refusal by the node's own
@@ -60,14 +51,16 @@ const shedOnLimit = 4
 // shed gives back what the n least recently used kept peers hold: our
 // node refused a connection for want of room.
 func (d *DHT) shed(n int) {
-	var victims []peer.ID
 	d.mu.Lock()
-	for range n {
-		e := d.kept.order.Back()
-		if e == nil {
-			break
-		}
-		v := d.kept.order.Remove(e).(peer.ID)
+	d.giveBack(n)
+}
+
+// giveBack takes the n least recently used peers off the LRU, unlocks
+// d.mu (held by the caller) and releases them.
+func (d *DHT) giveBack(n int) {
+	var victims []peer.ID
+	for ; n > 0 && d.kept.order.Len() > 0; n-- {
+		v := d.kept.order.Remove(d.kept.order.Back()).(peer.ID)
 		delete(d.kept.at, v)
 		victims = append(victims, v)
 	}
