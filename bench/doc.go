@@ -77,4 +77,13 @@
 // TestMatrixGoLibp2p, `mote interop`'s matrix (interop/check) against a
 // go-libp2p host driven as a check.Peer, every cell asserted
 // (docs/INTEROP.md; -run Matrix -v prints it).
+//
+// The DHT has two more (docs/BENCHMARKS.md):
+//
+//	go run ./cmd/kadside        # 50 servers, mote and go-libp2p-kad-dht side by side
+//	go test ./kadsim -run TestSimulation -v -timeout 2h -args -nodes 2000 -json FILE
+//
+// kadsim runs the real kademlia code on the simulated network in fake
+// time; without -args its test runs a small network and asserts the
+// issue's goals, and go run ./cmd/kadsim runs the same in real time.
 package bench
