@@ -210,6 +210,7 @@ func (n *Node) schedulePush() {
 	n.pushMu.Lock()
 	defer n.pushMu.Unlock()
 	n.pushPending = true
+	n.pushChanged = time.Now().UnixNano()
 	if n.pushRunning {
 		return
 	}
@@ -236,18 +237,24 @@ func (n *Node) pushRounds() {
 			return
 		}
 		n.pushPending = false
+		changed := n.pushChanged
 		n.pushMu.Unlock()
-		n.pushRound()
+		n.pushRound(changed)
 	}
 }
 
 // pushRound sends identify push to every identified peer that supports
-// it, at most maxConcurrentPushes at a time.
-func (n *Node) pushRound() {
+// it, at most maxConcurrentPushes at a time, except on connections
+// opened after the latest change (at changed): their identify already
+// told the peer of it.
+func (n *Node) pushRound(changed int64) {
 	info := n.info.Load()
 	sem := make(chan struct{}, maxConcurrentPushes)
 	var wg sync.WaitGroup
 	for _, c := range n.Conns("") {
+		if c.opened > changed {
+			continue
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

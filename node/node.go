@@ -80,8 +80,9 @@ type Node struct {
 	info   atomic.Pointer[identify.Info] // what identify tells peers
 
 	pushMu      sync.Mutex
-	pushPending bool // a change waits to be pushed
-	pushRunning bool // a goroutine is running push rounds
+	pushPending bool  // a change waits to be pushed
+	pushChanged int64 // unix nanoseconds of the latest change scheduled
+	pushRunning bool  // a goroutine is running push rounds
 
 	counters counters
 	outbound int // open outbound connections; guarded by mu
