@@ -154,8 +154,7 @@ func (n *Node) addConn(tc transport.Conn) (*Conn, error) {
 		n.mu.Unlock()
 		n.hmu.Unlock()
 		tc.Close()
-		n.counters.outboundConns.Add(1)
-		return nil, &LimitError{Limit: LimitOutboundConns, Value: int64(n.cfg.Limits.MaxOutboundConns), Where: "outbound connection to " + id.String()}
+		return nil, n.outboundRefused(id)
 	}
 	if perIP {
 		n.perIP[group]++

@@ -314,6 +314,12 @@ func (n *Node) outboundRoom(id peer.ID) error {
 	if !full {
 		return nil
 	}
+	return n.outboundRefused(id)
+}
+
+// outboundRefused counts a refusal by MaxOutboundConns and returns its
+// LimitError.
+func (n *Node) outboundRefused(id peer.ID) error {
 	n.counters.outboundConns.Add(1)
 	return &LimitError{Limit: LimitOutboundConns, Value: int64(n.cfg.Limits.MaxOutboundConns), Where: "outbound connection to " + id.String()}
 }
