@@ -243,8 +243,9 @@ const (
 	LimitProviders = "kad.MaxProviderRecords"
 	// LimitValues counts value records the store refused as full.
 	LimitValues = "kad.MaxValueRecords"
-	// Released counts connections closed because their peer was the
-	// least recently used beyond MaxKeptPeers.
+	// Released counts connections given back: their peer was the least
+	// recently used beyond MaxKeptPeers, or shed when our own limit
+	// refused a stream.
 	Released = "kad.released"
 	// OwnLimitWaits counts the waits for room when our own node's
 	// limits refused a DHT stream (its outbound connections).
