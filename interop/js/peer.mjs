@@ -20,7 +20,7 @@
 //   - /echo-stock/1.0.0 is js-libp2p's own echo helper (@libp2p/utils echo),
 //     which reads with `for await (const chunk of stream)` like most
 //     js-libp2p handlers, and never ends if the FIN came before its loop
-//     started (see below).
+//     started (see stockEchoHandler).
 //
 // It runs until stdin closes or it gets SIGTERM/SIGINT, then stops the node
 // and exits 0. Diagnostics go to stderr.
@@ -222,6 +222,54 @@ async function echoHandler (stream, connection) {
   }
 }
 
+// inboundSeen records, for every inbound stream, whether the remote's FIN
+// came before js sent its first bytes on it (the multistream answer):
+// the one thing about the stock echo's hang that the dialer controls.
+const inboundSeen = new WeakMap()
+
+// watchInboundStreams sees every inbound stream as its muxer creates it,
+// before multistream-select reads from it (connection.muxer is internal
+// to js-libp2p 3.x; without it stockEchoHandler says hooked=false).
+function watchInboundStreams (node) {
+  node.addEventListener('connection:open', (evt) => {
+    const muxer = evt.detail.muxer
+    if (muxer == null) return
+    muxer.addEventListener('stream', (e) => {
+      const stream = e.detail
+      const seen = { answered: false, finBeforeAnswer: false }
+      inboundSeen.set(stream, seen)
+      const send = stream.send.bind(stream)
+      stream.send = (data) => {
+        seen.answered = true
+        return send(data)
+      }
+      // Not 'message': a message listener would take the bytes that
+      // multistream-select has yet to read.
+      stream.addEventListener('remoteCloseWrite', () => {
+        if (!seen.answered) seen.finBeforeAnswer = true
+      })
+    })
+  })
+}
+
+// stockEchoHandler serves ECHO_STOCK with js-libp2p's echo helper and logs
+// one line per stream for the test to check:
+//
+//	echo-stock stream <id>: hooked=<bool> finBeforeAnswer=<bool> finBeforeHandler=<bool>
+//
+// A FIN that came after the answer but before this handler ran (js-libp2p
+// awaits its peer store between the two) would hang the helper, whose
+// async iterator misses a remoteCloseWrite that came before it: js's own
+// race, which no dialer can avoid, so such a stream is echoed by
+// echoHandler instead and only logged.
+function stockEchoHandler (stream, connection) {
+  const seen = inboundSeen.get(stream)
+  const early = stream.remoteWriteStatus === 'closed'
+  log(`echo-stock stream ${stream.id}: hooked=${seen != null} finBeforeAnswer=${seen?.finBeforeAnswer === true} finBeforeHandler=${early}`)
+  if (early && seen?.finBeforeAnswer !== true) return echoHandler(stream, connection)
+  return stockEcho(stream)
+}
+
 async function stopNode (node) {
   const timer = setTimeout(() => {
     log(`stop took over ${STOP_TIMEOUT_MS} ms, exiting`)
@@ -242,7 +290,8 @@ async function serve () {
   // js-libp2p's own echo helper, which reads with `for await`: the way
   // most js-libp2p handlers read, and blind to a FIN that arrived before
   // its loop started.
-  await node.handle(ECHO_STOCK, (stream) => stockEcho(stream), limits)
+  watchInboundStreams(node)
+  await node.handle(ECHO_STOCK, stockEchoHandler, limits)
   let stopping = false
   const stop = async (why) => {
     if (stopping) return
